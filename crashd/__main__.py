@@ -1,0 +1,7 @@
+"""``python -m crashd`` — the same entry point as the ``crashd`` command."""
+
+import sys
+
+from crashd.cli import main
+
+sys.exit(main())

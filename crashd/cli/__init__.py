@@ -1,0 +1,107 @@
+"""``crashd <verb>``: the command people and units run.
+
+Each verb lives in its own module, imported only when that verb runs: the capture
+kernel pays for every module it loads. A verb module provides
+``add_arguments(verb, parser)`` and ``run(verb, args, ctx) -> int``.
+
+Exit codes: 0 ok, 1 failure, 2 usage, 3 not armed / not applicable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from crashd import __version__
+from crashd.errors import CrashdError
+from crashd.paths import HostPaths
+from crashd.tools import ToolRunner
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_NOT_ARMED = 3
+
+# verb -> (module, one-line help). Order is the order of `crashd --help`.
+VERBS: dict[str, tuple[str, str]] = {
+    "status": ("crashd.cli.status_cmd", "report readiness and whether the capture kernel is armed"),
+    "config": ("crashd.cli.config_cmd", "check or show the configuration"),
+    "daemon": ("crashd.cli.daemon_cmd", "run the arming daemon (crashd.service)"),
+    "arm": ("crashd.cli.arm_cmd", "load the capture kernel now"),
+    "disarm": ("crashd.cli.arm_cmd", "unload the capture kernel now"),
+    "save": ("crashd.cli.save_cmd", "save /proc/vmcore (in the capture kernel)"),
+    "ingest": ("crashd.cli.ingest_cmd", "turn pstore records and saved dumps into crash records"),
+    "list": ("crashd.cli.records_cmd", "list crash records"),
+    "show": ("crashd.cli.records_cmd", "show one crash record"),
+    "remove": ("crashd.cli.records_cmd", "remove a crash record"),
+    "dmesg": ("crashd.cli.vmcore_cmd", "print the kernel log of a record or a vmcore file"),
+    "inspect": ("crashd.cli.vmcore_cmd", "summarise a vmcore file"),
+}
+
+
+@dataclass
+class Context:
+    """What every verb gets: the host paths and the tool seam."""
+
+    paths: HostPaths
+    tools: ToolRunner = field(default_factory=ToolRunner)
+    debug: bool = False
+
+
+def _common() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--root", metavar="DIR", help="treat DIR as / (default: $CRASHD_ROOT or /)")
+    common.add_argument("--debug", action="store_true", help="verbose logs and tracebacks")
+    return common
+
+
+def _parser(verb: str | None) -> argparse.ArgumentParser:
+    common = _common()
+    parser = argparse.ArgumentParser(
+        prog="crashd",
+        description="Capture kernel crash dumps and pstore records; read them back.",
+        epilog="exit status: 0 ok, 1 failure, 2 usage, 3 not armed / not applicable",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"crashd {__version__}")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB")
+    for name, (module_name, help_text) in VERBS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text, parents=[common])
+        if name == verb:
+            importlib.import_module(module_name).add_arguments(name, p)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    verb = next((a for a in args_list if not a.startswith("-")), None)
+    if verb not in VERBS:
+        verb = None
+    try:
+        parser = _parser(verb)
+        args = parser.parse_args(args_list)
+    except SystemExit as exc:  # argparse: --help/--version exit 0, errors exit 2
+        return int(exc.code or 0)
+    if args.verb is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+
+    from crashd.log import setup_logging
+
+    setup_logging(debug=args.debug)
+    ctx = Context(paths=HostPaths.from_env(args.root), debug=args.debug)
+    module = importlib.import_module(VERBS[args.verb][0])
+    try:
+        return int(module.run(args.verb, args, ctx))
+    except CrashdError as exc:
+        if args.debug:
+            logging.getLogger("crashd").exception("%s", exc)
+        for line in str(exc).splitlines() or [type(exc).__name__]:
+            print(f"crashd {args.verb}: {line}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,258 @@
+"""The declarative table of every setting, and the typed values they parse into.
+
+``etc/crashd.conf`` documents exactly these settings (a test keeps the two in
+step). Value parsers raise ``ValueError`` with a message meant for a person.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+_SIZE_UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+_DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_TRUE = {"1", "yes", "true", "on"}
+_FALSE = {"0", "no", "false", "off"}
+
+
+def parse_bool(text: str) -> bool:
+    low = text.strip().lower()
+    if low in _TRUE:
+        return True
+    if low in _FALSE:
+        return False
+    raise ValueError(f"not a boolean: {text!r} (use yes or no)")
+
+
+def parse_size(text: str) -> int:
+    """``128M``, ``2G``, ``4096``, ``1.5G`` → bytes (binary units, optional ``iB``)."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*", text, re.IGNORECASE)
+    if not m:
+        raise ValueError(f"not a size: {text!r} (use a number with K, M, G or T, e.g. 128M)")
+    return int(float(m.group(1)) * _SIZE_UNITS[m.group(2).upper()])
+
+
+def parse_duration(text: str) -> int:
+    """``90d``, ``12h``, ``30m``, ``45s``, ``1h30m``, ``0`` → seconds."""
+    s = text.strip()
+    if s.isdigit():
+        return int(s)
+    parts = re.findall(r"(\d+)\s*([smhdw])", s)
+    if not parts or re.sub(r"\s*\d+\s*[smhdw]\s*", "", s):
+        raise ValueError(f"not a duration: {text!r} (use e.g. 30s, 12h, 90d)")
+    return sum(int(n) * _DURATION_UNITS[u] for n, u in parts)
+
+
+def parse_list(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
+def parse_tristate(text: str) -> bool | None:
+    """yes / no / keep (None: leave the kernel's value alone)."""
+    if text.strip().lower() == "keep":
+        return None
+    try:
+        return parse_bool(text)
+    except ValueError:
+        raise ValueError(f"not yes, no or keep: {text!r}") from None
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One row of the table: where it lives, how to parse it, what it means."""
+
+    section: str
+    key: str
+    type: str  # bool, int, size, duration, enum, list, str, tristate, levels
+    default: str
+    help: str
+    choices: tuple[str, ...] = ()
+    minimum: int | None = None
+    maximum: int | None = None
+
+    def parse(self, text: str) -> Any:
+        value = text.strip()
+        if self.type == "bool":
+            return parse_bool(value)
+        if self.type == "tristate":
+            return parse_tristate(value)
+        if self.type == "int":
+            if value.lower() == "keep":
+                return None
+            try:
+                number = int(value, 10)
+            except ValueError:
+                raise ValueError(f"not an integer: {value!r}") from None
+            self._check_range(number)
+            return number
+        if self.type == "size":
+            return parse_size(value)
+        if self.type == "duration":
+            return parse_duration(value)
+        if self.type == "enum":
+            if value not in self.choices:
+                raise ValueError(f"unknown value {value!r}; allowed: {', '.join(self.choices)}")
+            return value
+        if self.type == "list":
+            return parse_list(value)
+        if self.type == "levels":
+            levels = tuple(v for v in re.split(r"[,\s]+", value) if v)
+            if not levels:
+                raise ValueError("empty list of dump levels")
+            out = []
+            for lv in levels:
+                if not lv.isdigit():
+                    raise ValueError(f"not a dump level: {lv!r} (0-31)")
+                self._check_range(int(lv))
+                out.append(int(lv))
+            return tuple(out)
+        if self.type == "str":
+            return value
+        raise AssertionError(f"unknown setting type {self.type}")
+
+    def _check_range(self, number: int) -> None:
+        if self.minimum is not None and number < self.minimum:
+            raise ValueError(f"{number} is below the minimum {self.minimum}")
+        if self.maximum is not None and number > self.maximum:
+            raise ValueError(f"{number} is above the maximum {self.maximum}")
+
+
+ACTIONS = ("reboot", "poweroff", "halt", "shell")
+
+SETTINGS: tuple[Setting, ...] = (
+    # [arm]
+    Setting("arm", "enabled", "bool", "yes", "Arm the capture kernel when the machine is ready."),
+    Setting("arm", "kernel", "str", "auto", "Capture kernel image; auto = the running release's image in /boot."),
+    Setting("arm", "initrd", "str", "auto", "Capture initrd; auto = the running release's initrd in /boot; none = no initrd."),
+    Setting("arm", "dtb", "str", "auto", "Device tree (32-bit ARM); auto = /sys/firmware/fdt; none = do not pass one."),
+    Setting(
+        "arm",
+        "cmdline_remove",
+        "list",
+        "crashkernel quiet splash hugepages hugepagesz hugetlb_cma cma log_buf_len slub_debug",
+        "Parameters of /proc/cmdline left out of the capture command line.",
+    ),
+    Setting(
+        "arm",
+        "cmdline_append",
+        "list",
+        "nr_cpus=1 reset_devices irqpoll udev.children-max=2 panic=10",
+        "Parameters added to the capture command line.",
+    ),
+    Setting("arm", "kexec_file_load", "enum", "auto", "Use kexec_file_load (kexec -s): auto = when lockdown or Secure Boot requires it.", choices=("auto", "yes", "no")),
+    Setting("arm", "image_size", "size", "0", "32-bit ARM: room for the zImage to decompress itself (kexec --image-size); 0 = 48M for zImage, unused otherwise."),
+    Setting("arm", "unload_on_stop", "bool", "no", "Unload the capture kernel when crashd.service stops."),
+    Setting("arm", "settle", "duration", "2s", "Quiet time after a change (hotplug, new kernel) before re-arming."),
+    # [panic]
+    Setting("panic", "on_oops", "tristate", "yes", "kernel.panic_on_oops: an oops panics (and so is captured); keep = leave as is."),
+    Setting("panic", "on_warn", "tristate", "keep", "kernel.panic_on_warn: a WARNING panics."),
+    Setting("panic", "softlockup", "tristate", "keep", "kernel.softlockup_panic."),
+    Setting("panic", "hardlockup", "tristate", "keep", "kernel.hardlockup_panic."),
+    Setting("panic", "hung_task", "tristate", "keep", "kernel.hung_task_panic."),
+    Setting("panic", "timeout", "int", "keep", "kernel.panic: seconds before reboot after a panic when no capture kernel runs (0 = wait forever, -1 = at once); keep = leave as is.", minimum=-1, maximum=86400),
+    # [capture]
+    Setting("capture", "target", "str", "/var/crash", "Where the capture kernel saves dumps: a directory on the root file system, or UUID=…, LABEL=… or /dev/… to mount."),
+    Setting("capture", "mount_options", "str", "", "Mount options for a device target (comma-separated)."),
+    Setting("capture", "collector", "enum", "auto", "auto = makedumpfile when installed, else copy.", choices=("auto", "makedumpfile", "copy")),
+    Setting("capture", "dump_level", "levels", "31", "makedumpfile -d levels, tried in order on ENOSPC (e.g. 1,31).", minimum=0, maximum=31),
+    Setting("capture", "compression", "enum", "auto", "Page compression for makedumpfile; auto = zstd, lzo or zlib as supported.", choices=("auto", "none", "zlib", "lzo", "snappy", "zstd")),
+    Setting("capture", "final_action", "enum", "reboot", "What the capture kernel does after a successful save.", choices=ACTIONS),
+    Setting("capture", "failure_action", "enum", "reboot", "What the capture kernel does when the save fails.", choices=ACTIONS),
+    Setting("capture", "min_free", "size", "64M", "Free space to leave on the target; the dump falls back to dmesg only rather than eat it."),
+    # [ingest]
+    Setting("ingest", "pstore", "bool", "yes", "Ingest records from /sys/fs/pstore (and systemd-pstore's archive)."),
+    Setting("ingest", "unlink_pstore", "bool", "yes", "Remove pstore entries once their copies are safely on disk (frees the backend)."),
+    # [retention]
+    Setting("retention", "max_records", "int", "50", "Keep at most this many crash records (0 = no limit).", minimum=0),
+    Setting("retention", "max_size", "size", "0", "Keep records under this total size (0 = no limit)."),
+    Setting("retention", "max_age", "duration", "0", "Remove records older than this (0 = never), e.g. 90d."),
+    Setting("retention", "min_free", "size", "0", "Prune old records while the store's file system has less free space than this."),
+)
+
+
+def setting(section: str, key: str) -> Setting:
+    for s in SETTINGS:
+        if (s.section, s.key) == (section, key):
+            return s
+    raise KeyError((section, key))
+
+
+def sections() -> list[str]:
+    seen: list[str] = []
+    for s in SETTINGS:
+        if s.section not in seen:
+            seen.append(s.section)
+    return seen
+
+
+@dataclass(frozen=True)
+class ArmConfig:
+    enabled: bool
+    kernel: str
+    initrd: str
+    dtb: str
+    cmdline_remove: tuple[str, ...]
+    cmdline_append: tuple[str, ...]
+    kexec_file_load: str
+    image_size: int
+    unload_on_stop: bool
+    settle: int
+
+
+@dataclass(frozen=True)
+class PanicConfig:
+    on_oops: bool | None
+    on_warn: bool | None
+    softlockup: bool | None
+    hardlockup: bool | None
+    hung_task: bool | None
+    timeout: int | None
+
+
+@dataclass(frozen=True)
+class CaptureConfig:
+    target: str
+    mount_options: str
+    collector: str
+    dump_level: tuple[int, ...]
+    compression: str
+    final_action: str
+    failure_action: str
+    min_free: int
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    pstore: bool
+    unlink_pstore: bool
+
+
+@dataclass(frozen=True)
+class RetentionConfig:
+    max_records: int
+    max_size: int
+    max_age: int
+    min_free: int
+
+
+SECTION_TYPES: dict[str, Callable[..., Any]] = {
+    "arm": ArmConfig,
+    "panic": PanicConfig,
+    "capture": CaptureConfig,
+    "ingest": IngestConfig,
+    "retention": RetentionConfig,
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    """The effective configuration; ``origins`` says where each value came from."""
+
+    arm: ArmConfig
+    panic: PanicConfig
+    capture: CaptureConfig
+    ingest: IngestConfig
+    retention: RetentionConfig
+    origins: dict[tuple[str, str], str] = field(default_factory=dict, compare=False)
