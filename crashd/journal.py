@@ -42,7 +42,7 @@ class Journal:
     identifier: str = "crashd"
 
     @classmethod
-    def detect(cls) -> "Journal":
+    def detect(cls) -> Journal:
         """Use journald when we run under it (``JOURNAL_STREAM`` or ``INVOCATION_ID``)."""
         if (os.environ.get("JOURNAL_STREAM") or os.environ.get("INVOCATION_ID")) and Path(
             JOURNAL_SOCKET

@@ -21,7 +21,7 @@ class HostPaths:
     root: Path = Path("/")
 
     @classmethod
-    def from_env(cls, root: str | os.PathLike[str] | None = None) -> "HostPaths":
+    def from_env(cls, root: str | os.PathLike[str] | None = None) -> HostPaths:
         """An explicit root wins, then ``$CRASHD_ROOT``, then ``/``."""
         chosen = root if root is not None else os.environ.get(ROOT_ENV) or "/"
         return cls(Path(chosen))

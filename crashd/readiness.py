@@ -1,0 +1,325 @@
+"""Can this machine take a crash dump? Named checks with evidence and a fix.
+
+Each check reads only host files (under the injectable root) and the tool seam.
+States: ``ok``, ``missing`` (something a person must fix) and ``unknown`` (we
+could not tell — never guessed). Reason codes are stable: scripts and
+``crashd status --json`` users may match on them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from crashd.bootfiles import BootFiles, find_boot_files, machine_arch, running_release
+from crashd.kernelconfig import read_kernel_config
+from crashd.paths import HostPaths
+from crashd.settings import Config
+from crashd.tools import ToolRunner
+
+OK, MISSING, UNKNOWN = "ok", "missing", "unknown"
+
+EFI_GLOBAL = "8be4df61-93ca-11d2-aa0d-00e098032b8c"
+RESERVATION_HINT = (
+    "add crashkernel=256M to the kernel command line (e.g. GRUB_CMDLINE_LINUX_DEFAULT in "
+    "/etc/default/grub, then update-grub) and reboot"
+)
+PANIC_SYSCTLS = (
+    "kernel.panic",
+    "kernel.panic_on_oops",
+    "kernel.panic_on_warn",
+    "kernel.softlockup_panic",
+    "kernel.hardlockup_panic",
+    "kernel.hung_task_panic",
+)
+# Checks whose "missing" state prevents arming.
+ARMING_CHECKS = ("kernel_support", "crashkernel", "kexec_tool", "kexec_allowed", "kexec_mode", "capture_files")
+
+
+@dataclass(frozen=True)
+class Check:
+    """One readiness check: what was read and what to do about it."""
+
+    name: str
+    state: str
+    reason: str
+    evidence: dict[str, object]
+    hint: str = ""
+    title: str = ""
+
+    def to_dict(self) -> dict[str, object]:
+        return {"name": self.name, "state": self.state, "reason": self.reason, "evidence": self.evidence,
+                "hint": self.hint, "title": self.title}
+
+
+@dataclass(frozen=True)
+class Readiness:
+    checks: list[Check]
+    armed: bool
+    ready: bool
+    file_load_required: bool
+    boot_files: BootFiles
+    reserved_bytes: int = 0
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def check(self, name: str) -> Check:
+        return next(c for c in self.checks if c.name == name)
+
+    def blocking(self) -> list[Check]:
+        """The checks that prevent arming, in the order they are listed."""
+        return [c for c in self.checks if c.name in ARMING_CHECKS and c.state == MISSING]
+
+    def summary(self) -> str:
+        """One line for ``STATUS=`` and the top of ``crashd status``."""
+        if self.armed:
+            return f"armed: {self.boot_files.release}, {self.reserved_bytes >> 20} MiB reserved"
+        blocking = self.blocking()
+        if blocking:
+            first = blocking[0]
+            return f"not armed: {first.title or first.reason} — {first.hint}" if first.hint else f"not armed: {first.title}"
+        return "not armed: ready to arm (start crashd.service or run 'crashd arm')"
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(errors="replace").strip()
+    except OSError:
+        return None
+
+
+def _int(path: Path) -> int | None:
+    text = _read(path)
+    try:
+        return int(text) if text is not None else None
+    except ValueError:
+        return None
+
+
+def cmdline_param(cmdline: str, key: str) -> str | None:
+    """The value of ``key=`` on a kernel command line (last one wins), or None."""
+    value = None
+    for token in re.findall(r'(?:[^\s"]+|"[^"]*")+', cmdline):
+        name, sep, val = token.partition("=")
+        if name == key:
+            value = val.strip('"') if sep else ""
+    return value
+
+
+def crash_kernel_range(iomem: str) -> tuple[int, int] | None:
+    """The ``Crash kernel`` range of ``/proc/iomem`` (first one), inclusive."""
+    for line in iomem.splitlines():
+        rng, _, name = line.strip().partition(" : ")
+        if name.strip() == "Crash kernel":
+            start, _, end = rng.partition("-")
+            try:
+                return int(start, 16), int(end, 16)
+            except ValueError:
+                return None
+    return None
+
+
+def check_kernel_support(paths: HostPaths, release: str) -> Check:
+    title = "kernel support for kexec and crash dumps"
+    kc = read_kernel_config(paths, release)
+    if kc is None:
+        return Check("kernel_support", UNKNOWN, "kernel_config_unavailable",
+                     {"looked_in": [paths.unhost(paths.proc("config.gz")), paths.unhost(paths.boot(f"config-{release}"))]},
+                     "install the kernel's config file in /boot (or enable CONFIG_IKCONFIG_PROC) to check", title)
+    wanted = {"KEXEC": kc.enabled("KEXEC"), "KEXEC_FILE": kc.enabled("KEXEC_FILE"),
+              "CRASH_DUMP": kc.enabled("CRASH_DUMP"), "PROC_VMCORE": kc.enabled("PROC_VMCORE"),
+              "RELOCATABLE": kc.enabled("RELOCATABLE")}
+    evidence: dict[str, object] = {"source": paths.unhost(kc.source), **{f"CONFIG_{k}": v for k, v in wanted.items()}}
+    missing = [k for k in ("CRASH_DUMP", "PROC_VMCORE") if not wanted[k]]
+    if not (wanted["KEXEC"] or wanted["KEXEC_FILE"]):
+        missing.insert(0, "KEXEC or KEXEC_FILE")
+    if machine_arch() in ("x86_64", "i686", "i386") and not wanted["RELOCATABLE"]:
+        missing.append("RELOCATABLE")
+    if missing:
+        evidence["missing"] = missing
+        return Check("kernel_support", MISSING, "kernel_lacks_options", evidence,
+                     f"this kernel was built without {', '.join('CONFIG_' + m for m in missing)}; "
+                     "boot a kernel with kexec and crash-dump support", title)
+    return Check("kernel_support", OK, "supported", evidence, "", title)
+
+
+def check_crashkernel(paths: HostPaths) -> tuple[Check, int]:
+    title = "crashkernel memory reservation"
+    size = _int(paths.kexec_crash_size)
+    iomem = _read(paths.iomem) or ""
+    rng = crash_kernel_range(iomem)
+    param = cmdline_param(_read(paths.cmdline) or "", "crashkernel")
+    evidence: dict[str, object] = {"kexec_crash_size": size, "cmdline_crashkernel": param,
+                                   "iomem_range": f"{rng[0]:08x}-{rng[1]:08x}" if rng else None}
+    if size is None and rng is not None and rng[1] > rng[0]:
+        size = rng[1] - rng[0] + 1
+    if size:
+        return Check("crashkernel", OK, "reserved", evidence, "", title), size
+    if param:
+        return Check("crashkernel", MISSING, "reservation_failed", evidence,
+                     f"crashkernel={param} is on the command line but nothing was reserved "
+                     "(see 'journalctl -k | grep -i crashkernel'); try a smaller size or one that fits the memory map",
+                     title), 0
+    return Check("crashkernel", MISSING, "no_reservation", evidence, RESERVATION_HINT,
+                 "no crashkernel reservation"), 0
+
+
+def check_kexec_tool(tools: ToolRunner) -> Check:
+    exe = tools.which("kexec")
+    if exe:
+        return Check("kexec_tool", OK, "found", {"path": exe}, "", "kexec tool")
+    return Check("kexec_tool", MISSING, "kexec_tools_missing", {"path": None},
+                 "install kexec-tools (apt install kexec-tools / dnf install kexec-tools)", "kexec tool not found")
+
+
+def check_kexec_allowed(paths: HostPaths) -> Check:
+    title = "kexec loading allowed"
+    disabled = _int(paths.sysctl("kernel.kexec_load_disabled"))
+    limit = _int(paths.sysctl("kernel.kexec_load_limit_panic"))
+    evidence: dict[str, object] = {"kexec_load_disabled": disabled, "kexec_load_limit_panic": limit}
+    if disabled == 1:
+        return Check("kexec_allowed", MISSING, "kexec_load_disabled", evidence,
+                     "kernel.kexec_load_disabled=1 cannot be undone until reboot; remove it from sysctl.d and reboot",
+                     "kexec loading is disabled")
+    if limit == 0:
+        return Check("kexec_allowed", MISSING, "kexec_load_limit_reached", evidence,
+                     "kernel.kexec_load_limit_panic is 0: no more crash kernel loads this boot; reboot",
+                     "kexec load limit reached")
+    if disabled is None:
+        return Check("kexec_allowed", UNKNOWN, "sysctl_unreadable", evidence, "", title)
+    return Check("kexec_allowed", OK, "allowed", evidence, "", title)
+
+
+def _efi_var(paths: HostPaths, name: str) -> int | None:
+    try:
+        data = paths.sys("firmware", "efi", "efivars", f"{name}-{EFI_GLOBAL}").read_bytes()
+    except OSError:
+        return None
+    return data[4] if len(data) >= 5 else None
+
+
+def check_kexec_mode(paths: HostPaths, config: Config, kernel_has_file_load: bool | None) -> tuple[Check, bool]:
+    """Lockdown or Secure Boot → only signed kernels through ``kexec_file_load`` (``kexec -s``)."""
+    title = "kexec system call"
+    lockdown_text = _read(paths.sys("kernel", "security", "lockdown"))
+    lockdown = None
+    if lockdown_text:
+        m = re.search(r"\[(\w+)\]", lockdown_text)
+        lockdown = m.group(1) if m else None
+    secure_boot, setup_mode = _efi_var(paths, "SecureBoot"), _efi_var(paths, "SetupMode")
+    required = (lockdown not in (None, "none")) or (secure_boot == 1 and setup_mode != 1)
+    evidence: dict[str, object] = {"lockdown": lockdown, "secure_boot": secure_boot, "setup_mode": setup_mode,
+                                   "configured": config.arm.kexec_file_load}
+    if required and config.arm.kexec_file_load == "no":
+        return Check("kexec_mode", MISSING, "file_load_required_but_disabled", evidence,
+                     "lockdown/Secure Boot allows only kexec_file_load: set [arm] kexec_file_load = auto", title), required
+    if (required or config.arm.kexec_file_load == "yes") and kernel_has_file_load is False:
+        return Check("kexec_mode", MISSING, "file_load_unsupported", evidence,
+                     "kexec_file_load is needed but the kernel lacks CONFIG_KEXEC_FILE", title), required
+    reason = "kexec_file_load_required" if required else "kexec_load_allowed"
+    return Check("kexec_mode", OK, reason, evidence, "", title), required
+
+
+def check_capture_files(paths: HostPaths, boot: BootFiles, config: Config) -> Check:
+    title = "capture kernel and initrd"
+    evidence: dict[str, object] = {
+        "release": boot.release,
+        "kernel": paths.unhost(boot.kernel) if boot.kernel else None,
+        "kernel_kind": boot.kernel_kind,
+        "initrd": paths.unhost(boot.initrd) if boot.initrd else None,
+        "dtb": paths.unhost(boot.dtb) if boot.dtb else None,
+    }
+    if boot.kernel is None or not boot.kernel.is_file():
+        return Check("capture_files", MISSING, "no_capture_kernel", evidence,
+                     f"no kernel image for {boot.release} in /boot; install the kernel package or set [arm] kernel",
+                     "no capture kernel image")
+    if config.arm.initrd != "none" and (boot.initrd is None or not boot.initrd.is_file()):
+        return Check("capture_files", MISSING, "no_capture_initrd", evidence,
+                     f"no initrd for {boot.release} in /boot; run update-initramfs -c -k {boot.release} "
+                     "or set [arm] initrd (none if the kernel needs none)", "no capture initrd")
+    if machine_arch() == "aarch64":
+        kallsyms = _read(paths.proc("kallsyms"))
+        if kallsyms is not None and not re.search(r"\s[tT] _text$", kallsyms, re.MULTILINE):
+            return Check("capture_files", MISSING, "kallsyms_no_text", evidence,
+                         "/proc/kallsyms does not list _text: kexec-tools would load a capture kernel that writes "
+                         "a garbage dump; check kernel.kptr_restrict and CONFIG_KALLSYMS_ALL", "_text not in kallsyms")
+    return Check("capture_files", OK, "found", evidence, "", title)
+
+
+def check_armed(paths: HostPaths) -> Check:
+    loaded = _int(paths.kexec_crash_loaded)
+    evidence: dict[str, object] = {"kexec_crash_loaded": loaded}
+    if loaded == 1:
+        return Check("armed", OK, "loaded", evidence, "", "capture kernel loaded")
+    if loaded is None:
+        return Check("armed", UNKNOWN, "no_kexec_sysfs", evidence,
+                     "/sys/kernel/kexec_crash_loaded is missing: the kernel has no kexec support", "capture kernel state")
+    return Check("armed", MISSING, "not_loaded", evidence,
+                 "systemctl enable --now crashd (or run 'crashd arm')", "capture kernel not loaded")
+
+
+def check_pstore(paths: HostPaths) -> Check:
+    backend = _read(paths.sys("module", "pstore", "parameters", "backend"))
+    if backend in ("(null)", ""):
+        backend = None
+    mounts = _read(paths.mounts) or ""
+    pstore_dir = paths.unhost(paths.pstore)
+    mounted = any(line.split()[1:3] == [pstore_dir, "pstore"] for line in mounts.splitlines() if len(line.split()) > 2)
+    try:
+        records = sorted(p.name for p in paths.pstore.iterdir())
+    except OSError:
+        records = []
+    evidence: dict[str, object] = {"backend": backend, "mounted": mounted, "records_waiting": len(records)}
+    title = "pstore (panic log in persistent memory)"
+    if backend is None:
+        return Check("pstore", MISSING, "no_pstore_backend", evidence,
+                     "optional: on UEFI load efi_pstore; elsewhere reserve RAM and load ramoops "
+                     "(mem_address=, mem_size=) to keep the panic log across a warm reset", title)
+    if not mounted:
+        return Check("pstore", MISSING, "pstore_not_mounted", evidence,
+                     "mount -t pstore pstore /sys/fs/pstore (systemd does this at boot)", title)
+    return Check("pstore", OK, "active", evidence, "", title)
+
+
+def check_panic_policy(paths: HostPaths, config: Config) -> Check:
+    values = {name: _int(paths.sysctl(name)) for name in PANIC_SYSCTLS}
+    notifiers = _read(paths.sys("module", "kernel", "parameters", "crash_kexec_post_notifiers"))
+    evidence: dict[str, object] = {**values, "crash_kexec_post_notifiers": notifiers}
+    title = "panic policy"
+    if all(v is None for v in values.values()):
+        return Check("panic_policy", UNKNOWN, "sysctl_unreadable", evidence, "", title)
+    wanted = {"kernel.panic_on_oops": config.panic.on_oops, "kernel.panic_on_warn": config.panic.on_warn,
+              "kernel.softlockup_panic": config.panic.softlockup, "kernel.hardlockup_panic": config.panic.hardlockup,
+              "kernel.hung_task_panic": config.panic.hung_task}
+    differ = [k for k, want in wanted.items() if want is not None and values[k] is not None and bool(values[k]) != want]
+    if config.panic.timeout is not None and values["kernel.panic"] not in (None, config.panic.timeout):
+        differ.append("kernel.panic")
+    if differ:
+        evidence["differs_from_config"] = differ
+        return Check("panic_policy", MISSING, "policy_not_applied", evidence,
+                     "crashd.service applies [panic] when it runs: systemctl start crashd", title)
+    return Check("panic_policy", OK, "as_configured", evidence, "", title)
+
+
+def assess(paths: HostPaths, tools: ToolRunner, config: Config) -> Readiness:
+    """Run every check; cheap enough to repeat on each event."""
+    release = running_release(paths)
+    boot = find_boot_files(paths, config.arm, release)
+    support = check_kernel_support(paths, release)
+    file_load_cfg = support.evidence.get("CONFIG_KEXEC_FILE") if support.state != UNKNOWN else None
+    crash, reserved = check_crashkernel(paths)
+    mode, required = check_kexec_mode(paths, config, file_load_cfg if isinstance(file_load_cfg, bool) else None)
+    armed = check_armed(paths)
+    checks = [
+        support,
+        crash,
+        check_kexec_tool(tools),
+        check_kexec_allowed(paths),
+        mode,
+        check_capture_files(paths, boot, config),
+        armed,
+        check_pstore(paths),
+        check_panic_policy(paths, config),
+    ]
+    ready = not any(c.name in ARMING_CHECKS and c.state == MISSING for c in checks)
+    return Readiness(checks, armed.state == OK, ready, required, boot, reserved)
