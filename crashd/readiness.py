@@ -139,7 +139,7 @@ def check_kernel_support(paths: HostPaths, release: str) -> Check:
         evidence["missing"] = missing
         return Check("kernel_support", MISSING, "kernel_lacks_options", evidence,
                      f"this kernel was built without {', '.join('CONFIG_' + m for m in missing)}; "
-                     "boot a kernel with kexec and crash-dump support", title)
+                     "boot a kernel with kexec and crash-dump support", "kernel lacks kexec/crash-dump support")
     return Check("kernel_support", OK, "supported", evidence, "", title)
 
 

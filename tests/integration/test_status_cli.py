@@ -1,0 +1,93 @@
+"""``crashd status`` and ``crashd config`` as a user runs them (subprocess, fake root)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.fakeroot import armed_guest, build_root, dev_machine, unarmed_guest
+from tests.integration.cli import run_crashd
+
+CHECK_NAMES = ["kernel_support", "crashkernel", "kexec_tool", "kexec_allowed", "kexec_mode", "capture_files",
+               "armed", "pstore", "panic_policy"]
+
+
+@pytest.fixture
+def bindir(tmp_path: Path) -> str:
+    d = tmp_path / "bin"
+    d.mkdir()
+    (d / "kexec").write_text("#!/bin/sh\nexit 0\n")
+    (d / "kexec").chmod(0o755)
+    return f"{d}:/usr/bin:/bin"
+
+
+def test_status_json_armed_guest_exits_0_and_names_every_check(tmp_path: Path, bindir: str) -> None:
+    build_root(tmp_path / "root", armed_guest())
+    proc = run_crashd(["status", "--json"], tmp_path / "root", bindir)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["version"] == 1 and data["armed"] is True
+    assert [c["name"] for c in data["checks"]] == CHECK_NAMES
+    for c in data["checks"]:
+        assert c["state"] in ("ok", "missing", "unknown") and c["reason"]
+
+
+def test_status_not_loaded_exits_3(tmp_path: Path, bindir: str) -> None:
+    build_root(tmp_path / "root", unarmed_guest())
+    proc = run_crashd(["status", "--json"], tmp_path / "root", bindir)
+    assert proc.returncode == 3
+    assert json.loads(proc.stdout)["armed"] is False
+
+
+def test_status_without_reservation_says_how_to_fix(tmp_path: Path, bindir: str) -> None:
+    build_root(tmp_path / "root", dev_machine())
+    proc = run_crashd(["status"], tmp_path / "root", bindir)
+    assert proc.returncode == 3
+    assert "no crashkernel reservation" in proc.stdout
+    assert "fix: add crashkernel=256M to the kernel command line" in proc.stdout
+    assert "Traceback" not in proc.stderr
+
+
+def test_status_on_this_machine_is_truthful_and_does_not_fail() -> None:
+    proc = run_crashd(["status", "--json"])
+    assert proc.returncode in (0, 3), proc.stderr
+    data = json.loads(proc.stdout)
+    loaded = Path("/sys/kernel/kexec_crash_loaded")
+    expected = loaded.exists() and loaded.read_text().strip() == "1"
+    assert data["armed"] is expected
+
+
+def test_config_check_three_errors_in_two_files(tmp_path: Path) -> None:
+    build_root(tmp_path / "root", {
+        "/etc/crashd.conf": "[arm]\nenabled = sometimes\n\n[capture]\ncompression = rar\n",
+        "/etc/crashd.conf.d/50-local.conf": "# local\n[retention]\nmax_age = forever\n",
+    })
+    proc = run_crashd(["config", "check"], tmp_path / "root")
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 3, proc.stderr
+    assert lines[0].startswith("/etc/crashd.conf:2: [arm] enabled: not a boolean")
+    assert lines[1].startswith("/etc/crashd.conf:5: [capture] compression: unknown value 'rar'; allowed: auto, none,")
+    assert lines[2].startswith("/etc/crashd.conf.d/50-local.conf:3: [retention] max_age: not a duration")
+
+
+def test_config_check_ok_and_show_origins(tmp_path: Path) -> None:
+    build_root(tmp_path / "root", {"/etc/crashd.conf.d/10-x.conf": "[capture]\ntarget = LABEL=crash\n"})
+    assert run_crashd(["config", "check"], tmp_path / "root").returncode == 0
+    proc = run_crashd(["config", "show", "--json"], tmp_path / "root")
+    assert proc.returncode == 0
+    settings = {(s["section"], s["key"]): s for s in json.loads(proc.stdout)["settings"]}
+    assert settings["capture", "target"] == {"section": "capture", "key": "target", "value": "LABEL=crash",
+                                             "origin": "/etc/crashd.conf.d/10-x.conf:2"}
+    assert settings["arm", "enabled"]["origin"] == "default"
+    text = run_crashd(["config", "show"], tmp_path / "root").stdout
+    assert "target = LABEL=crash    # /etc/crashd.conf.d/10-x.conf:2" in text
+
+
+def test_usage_errors_exit_2(tmp_path: Path) -> None:
+    assert run_crashd([]).returncode == 2
+    assert run_crashd(["frobnicate"]).returncode == 2
+    assert run_crashd(["config", "explode"]).returncode == 2
+    assert run_crashd(["--version"]).returncode == 0
