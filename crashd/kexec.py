@@ -1,0 +1,236 @@
+"""The capture kernel's command line, and loading/unloading it with ``kexec -p``.
+
+Everything here is argv: the command line becomes one ``--append=`` element and
+paths are separate elements, run through the :class:`~crashd.tools.ToolRunner`
+seam, never a shell. After a load we do not trust kexec's exit status alone:
+``/sys/kernel/kexec_crash_loaded`` must read 1.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from crashd.errors import CrashdError, ToolError
+from crashd.paths import HostPaths
+from crashd.tools import ToolResult, ToolRunner
+
+CAPTURE_UNIT = "crashd-capture.target"
+# Always dropped from the inherited line: the boot loader's image name means
+# nothing to the capture kernel, and the last two are ours to set.
+ALWAYS_REMOVE = ("BOOT_IMAGE", "systemd.unit", "crashd.boot_id")
+# kexec-tools underestimates the room a 32-bit ARM zImage needs to decompress
+# itself; without --image-size the capture kernel hangs silently (docs/vm-lab.md).
+ZIMAGE_DEFAULT_SIZE = 48 << 20
+KEXEC_TIMEOUT = 120.0  # `kexec -s -p` took up to 3 s under TCG; leave lots of room
+
+
+class ArmError(CrashdError):
+    """Loading the capture kernel failed; ``cause`` is stable for "log once"."""
+
+    def __init__(self, message: str, stderr: str = "", argv: list[str] | None = None):
+        super().__init__(message)
+        self.stderr = stderr
+        self.argv = argv or []
+
+    @property
+    def cause(self) -> str:
+        return str(self)
+
+
+# --- command line ---------------------------------------------------------
+
+def split_cmdline(text: str) -> list[str]:
+    """Split like the kernel's ``next_arg()``: whitespace separates, double quotes
+    protect spaces anywhere in a parameter (``a="b c"`` or ``"a=b c"``).
+
+    Tokens are returned verbatim (quotes kept) so they pass through unchanged.
+    """
+    tokens: list[str] = []
+    current: list[str] = []
+    in_quote = False
+    started = False
+    for ch in text:
+        if ch == '"':
+            in_quote = not in_quote
+            current.append(ch)
+            started = True
+        elif ch.isspace() and not in_quote:
+            if started:
+                tokens.append("".join(current))
+                current, started = [], False
+        else:
+            current.append(ch)
+            started = True
+    if started:
+        tokens.append("".join(current))
+    return tokens
+
+
+def param_key(token: str) -> str:
+    """The parameter name of one token (``"a=b c"`` → ``a``; ``quiet`` → ``quiet``)."""
+    return token.split("=", 1)[0].replace('"', "")
+
+
+def read_boot_id(paths: HostPaths) -> str:
+    """32 lowercase hex digits of the running boot's id (``crashd.boot_id=``)."""
+    try:
+        raw = paths.boot_id.read_text().strip()
+    except OSError as exc:
+        raise ArmError(f"cannot read {paths.unhost(paths.boot_id)}: {exc.strerror or exc}") from exc
+    hexid = raw.replace("-", "").lower()
+    if not re.fullmatch(r"[0-9a-f]{32}", hexid):
+        raise ArmError(f"{paths.unhost(paths.boot_id)}: not a boot id: {raw!r}")
+    return hexid
+
+
+def capture_cmdline(
+    running: str, remove: Iterable[str], append: Iterable[str], boot_id: str
+) -> str:
+    """The capture kernel's command line, built from the running one.
+
+    Inherited parameters named in ``remove`` (bare ``key`` or ``key=…``) go, as do
+    any earlier ``BOOT_IMAGE=``, ``systemd.unit=``, ``crashd.boot_id=``; ``append``
+    follows, and an appended key replaces every inherited one of the same name;
+    ``systemd.unit=crashd-capture.target crashd.boot_id=…`` always end the kernel
+    part. Anything after a bare ``--`` belongs to init and stays after it.
+    """
+    tokens = split_cmdline(running)
+    init_part: list[str] = []
+    if "--" in tokens:
+        cut = tokens.index("--")
+        tokens, init_part = tokens[:cut], tokens[cut:]
+    appended = list(append)
+    drop = set(remove) | set(ALWAYS_REMOVE) | {param_key(t) for t in appended}
+    kept = [t for t in tokens if param_key(t) not in drop]
+    ours = [t for t in appended if param_key(t) not in ALWAYS_REMOVE]
+    final = kept + ours + [f"systemd.unit={CAPTURE_UNIT}", f"crashd.boot_id={boot_id}"] + init_part
+    return " ".join(final)
+
+
+# --- load plan and argv ---------------------------------------------------
+
+def is_arm32(arch: str) -> bool:
+    """``armv7l``, ``armv6l``, ``armv8l`` (32-bit userland on ARMv8), ``arm``."""
+    return arch.startswith("arm") and arch != "arm64"
+
+
+@dataclass(frozen=True)
+class LoadPlan:
+    """Everything one ``kexec -p`` needs; equal plans mean "nothing to re-arm"."""
+
+    kernel: Path
+    initrd: Path | None
+    dtb: Path | None
+    cmdline: str
+    file_load: bool
+    image_size: int | None = None  # bytes; 32-bit ARM zImage only
+
+
+def make_plan(
+    *,
+    kernel: Path,
+    initrd: Path | None,
+    dtb: Path | None,
+    kernel_kind: str,
+    cmdline: str,
+    file_load: bool,
+    arch: str,
+    image_size: int = 0,
+) -> LoadPlan:
+    """Decide the architecture-specific parts: a device tree and ``--image-size``
+    only on 32-bit ARM (arm64 and x86 take the firmware's/kernel's own)."""
+    arm32 = is_arm32(arch)
+    size = None
+    if arm32 and kernel_kind == "zImage":
+        size = image_size or ZIMAGE_DEFAULT_SIZE
+    return LoadPlan(kernel, initrd, dtb if arm32 else None, cmdline, file_load, size)
+
+
+def load_argv(plan: LoadPlan) -> list[str]:
+    """``kexec -p [-s] --initrd=… --append=… [--dtb=…] [--image-size=…] KERNEL``.
+
+    ``-s`` selects kexec_file_load (the kernel verifies the image; required under
+    lockdown / Secure Boot). The ``=`` forms keep a value that starts with ``-``
+    from being read as an option.
+    """
+    argv = ["kexec", "-p"]
+    if plan.file_load:
+        argv.append("-s")
+    if plan.initrd is not None:
+        argv.append(f"--initrd={plan.initrd}")
+    argv.append(f"--append={plan.cmdline}")
+    if plan.dtb is not None:
+        argv.append(f"--dtb={plan.dtb}")
+    if plan.image_size is not None:
+        argv.append(f"--image-size={plan.image_size:#x}")
+    argv.append(str(plan.kernel))
+    return argv
+
+
+def unload_argv(file_load: bool) -> list[str]:
+    """Under lockdown the kexec_load syscall is refused even for unloading, so a
+    file-loaded image is unloaded with ``-s`` too (openSUSE/kdump#29)."""
+    return ["kexec", "-p", "-s", "-u"] if file_load else ["kexec", "-p", "-u"]
+
+
+# --- running kexec --------------------------------------------------------
+
+def crash_loaded(paths: HostPaths) -> bool | None:
+    """``/sys/kernel/kexec_crash_loaded`` as a bool; None when unreadable."""
+    try:
+        return paths.kexec_crash_loaded.read_text().strip() == "1"
+    except OSError:
+        return None
+
+
+def crash_size(paths: HostPaths) -> int | None:
+    """Bytes reserved for the capture kernel (``/sys/kernel/kexec_crash_size``)."""
+    try:
+        return int(paths.kexec_crash_size.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+class Kexec:
+    """Loads and unloads the capture kernel through the tool seam."""
+
+    def __init__(self, paths: HostPaths, tools: ToolRunner, timeout: float = KEXEC_TIMEOUT):
+        self.paths = paths
+        self.tools = tools
+        self.timeout = timeout
+
+    def _run(self, argv: list[str], what: str) -> ToolResult:
+        try:
+            result = self.tools.run(argv, timeout=self.timeout)
+        except ToolError as exc:
+            raise ArmError(f"{what}: {exc}", exc.stderr, argv) from exc
+        if not result.ok:
+            detail = " ".join(result.stderr.split()) or f"exit status {result.returncode}"
+            raise ArmError(f"{what} failed (exit {result.returncode}): {detail}", result.stderr, argv)
+        return result
+
+    def load(self, plan: LoadPlan) -> ToolResult:
+        """Load ``plan``, then insist the kernel says a crash kernel is loaded."""
+        argv = load_argv(plan)
+        result = self._run(argv, "kexec -p")
+        if crash_loaded(self.paths) is not True:
+            raise ArmError(
+                f"kexec -p exited 0 but {self.paths.unhost(self.paths.kexec_crash_loaded)} is not 1",
+                result.stderr,
+                argv,
+            )
+        return result
+
+    def unload(self, file_load: bool) -> ToolResult:
+        argv = unload_argv(file_load)
+        result = self._run(argv, "kexec -p -u")
+        if crash_loaded(self.paths) is True:
+            raise ArmError(
+                f"kexec -p -u exited 0 but {self.paths.unhost(self.paths.kexec_crash_loaded)} is still 1",
+                result.stderr,
+                argv,
+            )
+        return result

@@ -1,0 +1,50 @@
+"""Notice when the capture kernel's files change (a kernel update, a new initrd).
+
+Cheap stat polling, not inotify, on purpose:
+- package managers replace files by rename; ``/boot/vmlinuz`` may be a symlink
+  re-pointed; ``/boot`` may be a separate file system mounted late — an inotify
+  watch on the old inode or directory silently goes deaf in each case;
+- two or three ``stat(2)`` calls every few seconds cost nothing measurable;
+- it works unchanged on a fake root in tests.
+The daemon polls anyway (to notice an unload behind its back), so this rides on
+that tick. The settle time then debounces a package manager's burst of writes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+Stamp = tuple[int, int, int, int, int] | None  # dev, ino, size, mtime_ns, ctime_ns
+
+
+def stamp(path: Path) -> Stamp:
+    """What identifies a file's content cheaply; follows symlinks (the target
+    is what kexec reads). None when missing."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+class FileWatch:
+    """Remembers stamps of a set of files and says which changed since."""
+
+    def __init__(self, files: Iterable[Path] = ()):
+        self._stamps: dict[Path, Stamp] = {}
+        self.reset(files)
+
+    def reset(self, files: Iterable[Path]) -> None:
+        """Watch ``files`` from now on (the set just armed)."""
+        self._stamps = {Path(f): stamp(Path(f)) for f in files}
+
+    @property
+    def files(self) -> list[Path]:
+        return list(self._stamps)
+
+    def changed(self) -> list[Path]:
+        """Files whose stamp differs from the last reset (not updated here: the
+        daemon resets after a successful re-arm, so a failed one is retried)."""
+        return [p for p, old in self._stamps.items() if stamp(p) != old]
