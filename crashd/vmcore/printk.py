@@ -1,0 +1,286 @@
+"""The kernel log inside a dump: lockless ring (≥ 5.10), structured ``log_buf`` (3.5–5.9)
+and the legacy character ring (< 3.5) — formats.md §3.3–3.6 and §4.
+
+Readers take a :class:`~crashd.vmcore.translate.Translator` and VMCOREINFO, read each ring
+array with one bulk read, and return :class:`LogRecord` objects; rendering is in
+:mod:`crashd.vmcore.render`.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from crashd.errors import VmcoreError
+from crashd.vmcore.translate import Translator
+from crashd.vmcore.vmcoreinfo import VmcoreInfo
+
+MAX_RING_BYTES = 1 << 30  # sanity bound on text rings / descriptor arrays
+
+
+@dataclass(frozen=True)
+class LogRecord:
+    """One printk record. ``raw`` keeps the bytes; ``text`` is them decoded (UTF-8, replaced)."""
+
+    seq: int
+    ts_nsec: int
+    level: int
+    facility: int
+    flags: int
+    caller: int
+    raw: bytes
+    subsystem: str = ""
+    device: str = ""
+    state: str = "finalized"
+    text_lost: bool = False
+
+    @property
+    def text(self) -> str:
+        return self.raw.decode("utf-8", "replace")
+
+    @property
+    def caller_str(self) -> str:
+        """``T<pid>`` or ``C<cpu>`` as the kernel prints it (bit 31 set = CPU)."""
+        return (f"C{self.caller & 0x7FFFFFFF}" if self.caller & 0x80000000 else f"T{self.caller}") if self.caller else ""
+
+    @property
+    def dict(self) -> dict[str, str]:
+        d = {}
+        if self.subsystem:
+            d["SUBSYSTEM"] = self.subsystem
+        if self.device:
+            d["DEVICE"] = self.device
+        return d
+
+
+class NoPrintkInfo(VmcoreError):
+    """VMCOREINFO names no known printk buffer."""
+
+
+def ring_kind(info: VmcoreInfo) -> str | None:
+    """Which ring format (§3.6, same order as vmcore-dmesg)."""
+    if info.symbol("prb") is not None:
+        return "lockless"
+    if info.symbol("log_first_idx") is not None:
+        return "structured"
+    if info.symbol("log_buf") is not None and info.symbol("log_end") is not None:
+        return "legacy"
+    return None
+
+
+def read_log(tr: Translator, info: VmcoreInfo) -> tuple[list[LogRecord], list[str]]:
+    """All records of the ring the dump has, plus warnings for a person."""
+    kind = ring_kind(info)
+    if kind == "lockless":
+        return read_lockless(tr, info)
+    if kind == "structured":
+        return read_structured(tr, info)
+    if kind == "legacy":
+        return read_legacy(tr, info)
+    raise NoPrintkInfo("no printk information in VMCOREINFO (no SYMBOL(prb) or SYMBOL(log_buf))")
+
+
+def _need(info: VmcoreInfo, getter: str, name: str) -> int:
+    v = getattr(info, getter)(name)
+    if v is None:
+        raise NoPrintkInfo(f"VMCOREINFO lacks {getter.upper()}({name}) needed to read the printk ring")
+    return int(v)
+
+
+def locate_text(begin: int, nxt: int, size_bits: int, word: int) -> tuple[int, int] | None | str:
+    """Where a record's data block is (§4.4): ``(start, size)``, ``"empty"``, ``"lost"`` or ``None`` (invalid)."""
+    mask = (1 << (8 * word)) - 1
+    n = 1 << size_bits
+    if begin & 1 and nxt & 1:
+        return "empty" if begin == 3 and nxt == 3 else "lost"
+    if begin % word or nxt % word:
+        return None
+    span = (nxt - begin) & mask
+    if (begin >> size_bits) == (((nxt - 1) & mask) >> size_bits) and 0 < span <= n:
+        start, size = begin & (n - 1), span
+    elif (((begin + n) & mask) >> size_bits) == (nxt >> size_bits):
+        start, size = 0, nxt & (n - 1)
+    else:
+        return None
+    if size < word:
+        return None
+    return start, size
+
+
+def read_lockless(tr: Translator, info: VmcoreInfo) -> tuple[list[LogRecord], list[str]]:
+    """Walk the lockless ring from tail to head (committed and finalized records)."""
+    warnings: list[str] = []
+    e = tr.endian
+    word = info.size("atomic_long_t") or (tr.word_bits // 8)
+    wfmt = e + ("Q" if word == 8 else "I")
+    counter = info.offset("atomic_long_t.counter") or 0
+    prb_ptr = tr.read_word(_need(info, "symbol", "prb"))
+    rb = tr.read_virt(prb_ptr, _need(info, "size", "printk_ringbuffer"))
+    dr = _need(info, "offset", "printk_ringbuffer.desc_ring")
+    tr_off = _need(info, "offset", "printk_ringbuffer.text_data_ring")
+
+    def u32(o: int) -> int:
+        return int(struct.unpack_from(e + "I", rb, o)[0])
+
+    def w(o: int) -> int:
+        return int(struct.unpack_from(wfmt, rb, o)[0])
+
+    count_bits = u32(dr + _need(info, "offset", "prb_desc_ring.count_bits"))
+    size_bits = u32(tr_off + _need(info, "offset", "prb_data_ring.size_bits"))
+    if not 0 < count_bits <= 24 or not 0 < size_bits <= 30:
+        raise VmcoreError(f"printk ring header is implausible (count_bits {count_bits}, size_bits {size_bits})")
+    descs_va = w(dr + _need(info, "offset", "prb_desc_ring.descs"))
+    infos_va = w(dr + _need(info, "offset", "prb_desc_ring.infos"))
+    head_id = w(dr + _need(info, "offset", "prb_desc_ring.head_id") + counter)
+    tail_id = w(dr + _need(info, "offset", "prb_desc_ring.tail_id") + counter)
+    data_va = w(tr_off + _need(info, "offset", "prb_data_ring.data"))
+    nd, n = 1 << count_bits, 1 << size_bits
+    desc_sz = _need(info, "size", "prb_desc")
+    info_sz = _need(info, "size", "printk_info")
+    if nd * max(desc_sz, info_sz) > MAX_RING_BYTES:
+        raise VmcoreError("printk descriptor ring is implausibly large")
+    descs = _read_named(tr, descs_va, nd * desc_sz, "descriptor array")
+    infos = _read_named(tr, infos_va, nd * info_sz, "record info array")
+    data = _read_named(tr, data_va, n, "text ring")
+    sv_off = _need(info, "offset", "prb_desc.state_var") + counter
+    lpos_off = _need(info, "offset", "prb_desc.text_blk_lpos")
+    b_off = lpos_off + (info.offset("prb_data_blk_lpos.begin") or 0)
+    n_off = lpos_off + (info.offset("prb_data_blk_lpos.next") or word)
+    seq_off = info.offset("printk_info.seq") or 0
+    ts_off = _need(info, "offset", "printk_info.ts_nsec")
+    len_off = _need(info, "offset", "printk_info.text_len")
+    caller_off = info.offset("printk_info.caller_id")
+    dev_off = info.offset("printk_info.dev_info")
+    sub_off = info.offset("dev_printk_info.subsystem")
+    sub_len = info.length("printk_info_subsystem") or 16
+    dev_dev_off = info.offset("dev_printk_info.device")
+    dev_len = info.length("printk_info_device") or 48
+    id_bits = 8 * word - 2
+    id_mask = (1 << id_bits) - 1
+    records: list[LogRecord] = []
+    corrupt = 0
+    rid = tail_id & id_mask
+    for _ in range(nd):
+        idx = rid & (nd - 1)
+        do = idx * desc_sz
+        sv = struct.unpack_from(wfmt, descs, do + sv_off)[0]
+        state = sv >> id_bits
+        if (sv & id_mask) == rid and state in (1, 2):
+            begin = struct.unpack_from(wfmt, descs, do + b_off)[0]
+            nxt = struct.unpack_from(wfmt, descs, do + n_off)[0]
+            io = idx * info_sz
+            seq = struct.unpack_from(e + "Q", infos, io + seq_off)[0]
+            ts = struct.unpack_from(e + "Q", infos, io + ts_off)[0]
+            text_len, facility, fl = struct.unpack_from(e + "HBB", infos, io + len_off)
+            caller = struct.unpack_from(e + "I", infos, io + caller_off)[0] if caller_off is not None else 0
+            if e == "<":
+                level, flags = fl >> 5, fl & 0x1F
+            else:
+                level, flags = fl & 7, fl >> 3
+            subsystem = device = ""
+            if dev_off is not None and sub_off is not None:
+                s = infos[io + dev_off + sub_off : io + dev_off + sub_off + sub_len]
+                subsystem = s.split(b"\0", 1)[0].decode("ascii", "replace")
+                if subsystem and dev_dev_off is not None:
+                    d = infos[io + dev_off + dev_dev_off : io + dev_off + dev_dev_off + dev_len]
+                    device = d.split(b"\0", 1)[0].decode("ascii", "replace")
+            where = locate_text(begin, nxt, size_bits, word)
+            lost = False
+            if where is None:
+                corrupt += 1
+                rid = (rid + 1) & id_mask
+                if rid == (head_id + 1) & id_mask:
+                    break
+                continue
+            if where == "empty":
+                raw = b""
+            elif where == "lost":
+                raw, lost = b"", True
+            else:
+                assert isinstance(where, tuple)
+                start, size = where
+                raw = data[start + word : start + word + min(text_len, size - word)]
+            records.append(LogRecord(seq, ts, level, facility, flags, caller, raw, subsystem, device,
+                                     "finalized" if state == 2 else "committed", lost))
+        if rid == head_id & id_mask:
+            break
+        rid = (rid + 1) & id_mask
+    else:
+        warnings.append("the printk ring's head was not reached (corrupt ids); showing what was found")
+    if corrupt:
+        warnings.append(f"{corrupt} printk record(s) had invalid text positions and were skipped")
+    return records, warnings
+
+
+def _read_named(tr: Translator, va: int, size: int, what: str) -> bytes:
+    try:
+        return tr.read_virt(va, size)
+    except VmcoreError as exc:
+        raise VmcoreError(f"cannot read the printk {what} at {va:#x}: {exc}") from exc
+
+
+def read_structured(tr: Translator, info: VmcoreInfo) -> tuple[list[LogRecord], list[str]]:
+    """The 3.5–5.9 ``log_buf`` of variable-length records (§4.8)."""
+    e = tr.endian
+    warnings: list[str] = []
+    buf_va = tr.read_word(_need(info, "symbol", "log_buf"))
+    length = tr.read_u32(_need(info, "symbol", "log_buf_len"))
+    first = tr.read_u32(_need(info, "symbol", "log_first_idx"))
+    nxt = tr.read_u32(_need(info, "symbol", "log_next_idx"))
+    if not 0 < length <= MAX_RING_BYTES:
+        raise VmcoreError(f"log_buf_len {length} is implausible")
+    buf = _read_named(tr, buf_va, length, "log_buf")
+    h = info.size("printk_log") or info.size("log") or 16
+
+    def off(field: str, default: int) -> int:
+        v = info.offset(f"printk_log.{field}")
+        if v is None:
+            v = info.offset(f"log.{field}")
+        return default if v is None else v
+
+    ts_o, len_o, tl_o, dl_o = off("ts_nsec", 0), off("len", 8), off("text_len", 10), off("dict_len", 12)
+    caller_o = info.offset("printk_log.caller_id")
+    records: list[LogRecord] = []
+    idx, wrapped, seq = first, False, 0
+    for _ in range(length // h + 2):
+        if idx == nxt:
+            break
+        if idx + h > length or struct.unpack_from(e + "H", buf, idx + len_o)[0] == 0:
+            if wrapped:
+                warnings.append("log_buf wrapped twice; stopping")
+                break
+            idx, wrapped = 0, True
+            continue
+        ts = struct.unpack_from(e + "Q", buf, idx + ts_o)[0]
+        rlen, tlen, dlen = (struct.unpack_from(e + "H", buf, idx + o)[0] for o in (len_o, tl_o, dl_o))
+        facility, fl = buf[idx + 14], buf[idx + 15]
+        caller = struct.unpack_from(e + "I", buf, idx + caller_o)[0] if caller_o is not None and h >= 20 else 0
+        raw = buf[idx + h : idx + h + tlen]
+        dct = buf[idx + h + tlen : idx + h + tlen + dlen]
+        fields = dict(kv.split(b"=", 1) for kv in dct.split(b"\0") if b"=" in kv)
+        level, flags = (fl >> 5, fl & 0x1F) if e == "<" else (fl & 7, fl >> 3)
+        records.append(LogRecord(seq, ts, level, facility, flags, caller, bytes(raw),
+                                 fields.get(b"SUBSYSTEM", b"").decode("ascii", "replace"),
+                                 fields.get(b"DEVICE", b"").decode("ascii", "replace")))
+        seq += 1
+        if rlen < h or idx + rlen > length:
+            warnings.append("log_buf record chain is corrupt; stopping")
+            break
+        idx += rlen
+    return records, warnings
+
+
+def read_legacy(tr: Translator, info: VmcoreInfo) -> tuple[list[LogRecord], list[str]]:
+    """The pre-3.5 character ring (§4.9): one record per line, text as stored."""
+    buf_va = tr.read_word(_need(info, "symbol", "log_buf"))
+    end = tr.read_u32(_need(info, "symbol", "log_end"))
+    length = struct.unpack(tr.endian + "i", tr.read_virt(_need(info, "symbol", "log_buf_len"), 4))[0]
+    if not 0 < length <= MAX_RING_BYTES:
+        raise VmcoreError(f"log_buf_len {length} is implausible")
+    buf = _read_named(tr, buf_va, length, "log_buf")
+    pos = end % length
+    text = (buf[pos:] + buf[:pos])[-min(end, length):]
+    lines = text.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    return [LogRecord(i, 0, 6, 0, 0, 0, ln, state="legacy") for i, ln in enumerate(lines)], []
