@@ -12,10 +12,15 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from crashd.errors import CrashdError, ToolError
 from crashd.paths import HostPaths
 from crashd.tools import ToolResult, ToolRunner
+
+if TYPE_CHECKING:
+    from crashd.bootfiles import BootFiles
+    from crashd.settings import Config
 
 CAPTURE_UNIT = "crashd-capture.target"
 # Always dropped from the inherited line: the boot loader's image name means
@@ -234,3 +239,28 @@ class Kexec:
                 argv,
             )
         return result
+
+
+def plan_for(
+    paths: HostPaths, config: Config, boot: BootFiles, file_load_required: bool, arch: str
+) -> LoadPlan:
+    """The load plan for ``boot`` under ``config`` on this running system."""
+    if boot.kernel is None:
+        raise ArmError(f"no capture kernel image for {boot.release}")
+    try:
+        running = paths.cmdline.read_text(errors="replace")
+    except OSError as exc:
+        raise ArmError(f"cannot read {paths.unhost(paths.cmdline)}: {exc.strerror or exc}") from exc
+    cmdline = capture_cmdline(running, config.arm.cmdline_remove, config.arm.cmdline_append, read_boot_id(paths))
+    mode = config.arm.kexec_file_load
+    file_load = mode == "yes" or (mode == "auto" and file_load_required)
+    return make_plan(
+        kernel=boot.kernel,
+        initrd=boot.initrd,
+        dtb=boot.dtb,
+        kernel_kind=boot.kernel_kind,
+        cmdline=cmdline,
+        file_load=file_load,
+        arch=arch,
+        image_size=config.arm.image_size,
+    )

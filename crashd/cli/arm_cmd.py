@@ -1,0 +1,100 @@
+"""``crashd arm`` / ``crashd disarm``: act now, then tell a running daemon.
+
+``disarm`` leaves a hold file in ``/run/crashd`` so the daemon does not re-arm
+what a person just unloaded; ``arm`` removes it. Either then sends SIGHUP to the
+daemon (pid file checked against the process's own command line), which re-reads
+config and state and adopts the new situation without loading twice.
+
+Exit status: 0 done, 1 kexec failed, 3 the machine is not ready to arm.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from crashd.cli import EXIT_FAILURE, EXIT_NOT_ARMED, EXIT_OK, Context
+from crashd.cli.output import print_json
+
+
+def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    if verb == "arm":
+        parser.epilog = "exit status: 0 armed, 1 kexec failed, 3 not ready to arm"
+    else:
+        parser.epilog = "exit status: 0 unloaded (or nothing was loaded), 1 kexec failed"
+
+
+def _say(args: argparse.Namespace, ok: bool, message: str, **extra: object) -> None:
+    if args.json:
+        print_json({"ok": ok, "message": message, **extra})
+    else:
+        print(message, file=sys.stdout if ok else sys.stderr)
+
+
+def run(verb: str, args: argparse.Namespace, ctx: Context) -> int:
+    return arm(args, ctx) if verb == "arm" else disarm(args, ctx)
+
+
+def arm(args: argparse.Namespace, ctx: Context) -> int:
+    from dataclasses import asdict
+
+    from crashd.armstate import clear_hold, signal_daemon, write_state
+    from crashd.bootfiles import machine_arch
+    from crashd.config import load_config
+    from crashd.daemon import arm_state
+    from crashd.journal import Journal
+    from crashd.kexec import ArmError, Kexec, load_argv, plan_for
+    from crashd.readiness import assess
+
+    config = load_config(ctx.paths)
+    readiness = assess(ctx.paths, ctx.tools, config)
+    if not readiness.ready:
+        clear_hold(ctx.paths)  # arm as soon as it can: the daemon keeps checking
+        pid = signal_daemon(ctx.paths)
+        _say(args, False, readiness.summary(), daemon_pid=pid)
+        return EXIT_NOT_ARMED
+    plan = plan_for(ctx.paths, config, readiness.boot_files, readiness.file_load_required, machine_arch())
+    try:
+        Kexec(ctx.paths, ctx.tools).load(plan)
+    except ArmError as exc:
+        Journal.detect().event("arm_failed", f"Arming the capture kernel failed: {exc}", priority=3,
+                               reason="kexec_failed", stderr=exc.stderr.strip() or None)
+        _say(args, False, f"not armed: {exc}", argv=exc.argv)
+        return EXIT_FAILURE
+    state = arm_state(ctx.paths, plan, readiness.boot_files.release, "crashd arm")
+    write_state(ctx.paths, state)
+    # only now: while the hold is there the daemon keeps its hands off, so it
+    # cannot race this load (the kernel answers a concurrent load with EBUSY)
+    clear_hold(ctx.paths)
+    Journal.detect().event("armed", f"Capture kernel armed: {readiness.boot_files.release} (crashd arm)",
+                           reason="crashd arm", release=readiness.boot_files.release, kernel=state.kernel,
+                           initrd=state.initrd, cmdline=plan.cmdline, file_load=int(plan.file_load))
+    pid = signal_daemon(ctx.paths)
+    _say(args, True, f"armed: {readiness.boot_files.release}: {' '.join(load_argv(plan))}",
+         state=asdict(state), daemon_pid=pid)
+    return EXIT_OK
+
+
+def disarm(args: argparse.Namespace, ctx: Context) -> int:
+    from crashd.armstate import ArmState, now_iso, read_state, set_hold, signal_daemon, write_state
+    from crashd.journal import Journal
+    from crashd.kexec import ArmError, Kexec, crash_loaded
+
+    set_hold(ctx.paths, f"crashd disarm at {now_iso()}")
+    pid = signal_daemon(ctx.paths)
+    previous = read_state(ctx.paths)
+    if crash_loaded(ctx.paths) is not True:
+        write_state(ctx.paths, ArmState(armed=False, since=now_iso(), reason="crashd disarm"))
+        _say(args, True, "not armed (nothing to unload)", daemon_pid=pid)
+        return EXIT_OK
+    file_load = bool(previous.file_load) if previous else False
+    try:
+        Kexec(ctx.paths, ctx.tools).unload(file_load)
+    except ArmError as exc:
+        _say(args, False, f"could not unload: {exc}", argv=exc.argv)
+        return EXIT_FAILURE
+    write_state(ctx.paths, ArmState(armed=False, since=now_iso(), reason="crashd disarm"))
+    Journal.detect().event("disarmed", "Capture kernel unloaded (crashd disarm)", priority=5, reason="crashd disarm")
+    _say(args, True, "disarmed: capture kernel unloaded; 'crashd arm' arms again", daemon_pid=pid)
+    return EXIT_OK

@@ -1,0 +1,48 @@
+"""``crashd daemon``: the long-running arming service (crashd.service).
+
+Builds the real collaborators — sd_notify from ``$NOTIFY_SOCKET``, the journal,
+a udev monitor — and hands them to :class:`crashd.daemon.Daemon`. The udev
+monitor is only used on the real root: a fake root's hotplug events cannot come
+from this machine's netlink socket.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from crashd.cli import Context
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--poll", type=float, default=None, metavar="SECONDS",
+                        help="how often to re-check files, readiness and the loaded flag (default 5)")
+    parser.add_argument("--no-udev", action="store_true", help="do not watch CPU/memory hotplug events")
+
+
+def run(verb: str, args: argparse.Namespace, ctx: Context) -> int:
+    from crashd.daemon import DEFAULT_POLL, Daemon, watchdog_from_env
+    from crashd.hotplug import HotplugSource, UdevSource
+    from crashd.journal import Journal
+    from crashd.notify import Notifier
+
+    hotplug: HotplugSource | None = None
+    if not args.no_udev and ctx.paths.root == Path("/"):
+        try:
+            hotplug = UdevSource()
+        except Exception as exc:  # no libudev / netlink in a container: run without hotplug
+            log.warning("not watching CPU/memory hotplug: %s", exc)
+    poll = args.poll if args.poll and args.poll > 0 else DEFAULT_POLL
+    daemon = Daemon(
+        ctx.paths,
+        ctx.tools,
+        notifier=Notifier.from_env(),
+        journal=Journal.detect(),
+        hotplug=hotplug,
+        poll=poll,
+        watchdog=watchdog_from_env(),
+    )
+    return daemon.run()

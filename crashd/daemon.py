@@ -1,0 +1,479 @@
+"""``crashd daemon``: arm the capture kernel when ready and keep it armed.
+
+The composition root: :class:`Daemon` gets every collaborator (paths, tool seam,
+notifier, journal, hotplug source, clock) through its constructor. The event loop
+(:meth:`Daemon.run`) only waits; all decisions happen in :meth:`Daemon.tick`,
+:meth:`Daemon.on_hotplug` and :meth:`Daemon.on_signal`, which take ``now`` so unit
+tests drive debounce and backoff with a fake clock.
+
+Rules it keeps:
+- never exits on a problem (no reservation, kexec failing, broken config): it
+  says what is wrong in ``STATUS=`` and the journal, and tries again on events;
+- one re-arm per burst of events: a change schedules an attempt ``[arm] settle``
+  after the last event (at most ``MAX_DELAY_FACTOR`` × settle after the first);
+- a failing kexec is retried with exponential backoff; each distinct cause is
+  logged once;
+- a broken config on SIGHUP keeps the last good one and names FILE:LINE.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import selectors
+import signal
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from crashd.armstate import (
+    ArmState,
+    held,
+    now_iso,
+    read_state,
+    remove_pid,
+    write_pid,
+    write_state,
+)
+from crashd.config import ConfigReport, read_config
+from crashd.hotplug import HotplugEvent, HotplugSource, relevant
+from crashd.journal import Journal
+from crashd.kexec import ArmError, Kexec, LoadPlan, crash_loaded, crash_size, load_argv, plan_for
+from crashd.notify import Notifier
+from crashd.panic_policy import PanicPolicy, post_notifiers
+from crashd.paths import HostPaths
+from crashd.settings import Config
+from crashd.tools import ToolRunner
+from crashd.watch import FileWatch, stamp
+
+log = logging.getLogger(__name__)
+
+DEFAULT_POLL = 5.0  # seconds between checks of files, the loaded flag, readiness
+BACKOFF_FIRST = 5.0
+BACKOFF_MAX = 300.0
+MAX_DELAY_FACTOR = 5  # a never-ending event storm still re-arms after 5 × settle
+
+
+@dataclass
+class Pending:
+    """A scheduled arm attempt and why."""
+
+    reason: str
+    first: float
+    due: float
+    events: int = 1
+
+
+def plan_files(plan: LoadPlan) -> list:
+    """Files whose change means the loaded image is stale. The live device tree
+    under /sys is not a file that changes; it is left out."""
+    files = [plan.kernel, plan.initrd, plan.dtb]
+    return [f for f in files if f is not None and "/sys/" not in str(f)]
+
+
+def fingerprint(plan: LoadPlan) -> list[list]:
+    return [[str(f), list(stamp(f) or [])] for f in plan_files(plan)]
+
+
+def arm_state(paths: HostPaths, plan: LoadPlan, release: str, reason: str, **extra: object) -> ArmState:
+    """The state record of a successful load of ``plan``."""
+    return ArmState(
+        armed=True,
+        kernel=paths.unhost(plan.kernel),
+        initrd=paths.unhost(plan.initrd) if plan.initrd else None,
+        dtb=paths.unhost(plan.dtb) if plan.dtb else None,
+        cmdline=plan.cmdline,
+        file_load=plan.file_load,
+        since=now_iso(),
+        reason=reason,
+        release=release,
+        reserved=crash_size(paths),
+        argv=load_argv(plan),
+        fingerprint=fingerprint(plan),
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def armed_status(release: str | None, reserved: int | None, since: datetime) -> str:
+    size = f", {reserved >> 20} MiB reserved" if reserved else ""
+    return f"armed: {release or 'unknown release'}{size}, since {since.strftime('%H:%M:%S')}"
+
+
+class Daemon:
+    """Keeps the capture kernel armed. Drive it with ``start``/``tick``/``stop``."""
+
+    def __init__(
+        self,
+        paths: HostPaths,
+        tools: ToolRunner,
+        *,
+        notifier: Notifier,
+        journal: Journal,
+        hotplug: HotplugSource | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        poll: float = DEFAULT_POLL,
+        arch: str | None = None,
+        watchdog: float | None = None,
+    ):
+        from crashd.bootfiles import machine_arch
+
+        self.paths = paths
+        self.tools = tools
+        self.notifier = notifier
+        self.journal = journal
+        self.hotplug = hotplug
+        self.clock = clock
+        self.poll = poll
+        self.arch = arch or machine_arch()
+        self.watchdog = watchdog
+        self.kexec = Kexec(paths, tools)
+        self.watch = FileWatch()
+        self.policy = PanicPolicy(paths)
+        self.config: Config | None = None
+        self.config_problem: str | None = None
+        self.pending: Pending | None = None
+        self.retry_at: float | None = None
+        self.backoff = 0.0
+        self.last_cause: str | None = None
+        self.armed_plan: LoadPlan | None = None
+        self.armed_release: str | None = None
+        self.arm_count = 0
+        self.holding = False
+        self.stopped = False
+        self.ready_sent = False
+        self.next_poll = 0.0
+        self.next_watchdog = 0.0
+        self._signals: list[int] = []
+        self._base_status = "starting"
+
+    # --- lifecycle ---------------------------------------------------------
+
+    def start(self, now: float | None = None) -> None:
+        """Load config, apply the panic policy, try to arm, then READY=1 — ready
+        means "running and reporting", not "armed"."""
+        now = self.clock() if now is None else now
+        previous = read_state(self.paths)
+        if previous and previous.sysctl_originals:
+            # a previous daemon died without restoring: those are the true originals
+            self.policy = PanicPolicy(self.paths, previous.sysctl_originals)
+        report = read_config(self.paths)
+        self._report_problems(report)
+        self.config = report.config  # broken keys fall back to their defaults at start
+        self._apply_policy()
+        write_pid(self.paths)
+        self.request("start", now, settle=False)
+        self.tick(now)
+        self.notifier.send("READY=1", f"STATUS={self.status_text()}")
+        self.notifier.last_status = self.status_text()
+        self.ready_sent = True
+        self.next_watchdog = now
+
+    def stop(self) -> None:
+        """SIGTERM: restore sysctls, unload if configured, STOPPING=1."""
+        self.notifier.send("STOPPING=1", "STATUS=stopping")
+        self.policy.restore()
+        cfg = self.config
+        state = read_state(self.paths)
+        if cfg is not None and cfg.arm.unload_on_stop and crash_loaded(self.paths):
+            file_load = bool(state.file_load) if state else False
+            try:
+                self.kexec.unload(file_load)
+            except ArmError as exc:
+                log.error("could not unload the capture kernel: %s", exc)
+            else:
+                self.journal.event("disarmed", "Capture kernel unloaded: crashd.service stopped",
+                                   priority=5, reason="service stopped")
+                state = ArmState(armed=False, since=now_iso(), reason="crashd.service stopped")
+        if state is not None:
+            self._write_state(state, originals={})
+        remove_pid(self.paths)
+        self.stopped = True
+
+    # --- inputs --------------------------------------------------------------
+
+    def request(self, reason: str, now: float, *, settle: bool = True, force: bool = False) -> None:
+        """Schedule an arm attempt; ``settle`` debounces, ``force`` skips backoff."""
+        delay = float(self.config.arm.settle) if (settle and self.config) else 0.0
+        if force:
+            self.retry_at = None
+        if self.pending is None:
+            self.pending = Pending(reason, now, now + delay)
+            return
+        p = self.pending
+        p.events += 1
+        if reason not in p.reason.split(", "):
+            p.reason = f"{p.reason}, {reason}"
+        if not settle:
+            p.due = now
+        elif p.due > p.first or delay == 0:
+            # still settling: wait for quiet, but not forever
+            p.due = min(max(p.due, now + delay), p.first + delay * MAX_DELAY_FACTOR)
+
+    def on_hotplug(self, events: list[HotplugEvent], now: float) -> None:
+        useful = relevant(events, self.paths)
+        if not useful or self.holding:
+            return
+        subsystems = sorted({e.subsystem for e in useful})
+        for _ in useful:
+            self.request(f"{'/'.join(subsystems)} hotplug", now)
+
+    def on_signal(self, signum: int, now: float) -> None:
+        if signum == signal.SIGHUP:
+            self.reload(now)
+        elif signum in (signal.SIGTERM, signal.SIGINT):
+            self.stop()
+
+    def reload(self, now: float) -> None:
+        """SIGHUP: re-read config (keep the last good one on errors) and re-check."""
+        self.notifier.send("RELOADING=1", f"MONOTONIC_USEC={time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000}")
+        report = read_config(self.paths)
+        self._report_problems(report)
+        if report.errors:
+            first = report.errors[0]
+            more = f" (+{len(report.errors) - 1} more)" if len(report.errors) > 1 else ""
+            self.config_problem = f"config not reloaded, keeping the last good one: {first}{more}"
+            log.error("%s", self.config_problem)
+        else:
+            self.config = report.config
+            self.config_problem = None
+            self._apply_policy()
+        self.next_poll = now  # notice a 'crashd arm'/'disarm' at once
+        self.request("configuration reloaded", now, settle=False, force=True)
+        self.tick(now)
+        self.notifier.send("READY=1", f"STATUS={self.status_text()}")
+        self.notifier.last_status = self.status_text()
+
+    # --- the periodic step ---------------------------------------------------
+
+    def tick(self, now: float) -> None:
+        """Everything time-driven: polls, due attempts, status, watchdog."""
+        if self.stopped:
+            return
+        if now >= self.next_poll:
+            self.next_poll = now + self.poll
+            self._poll(now)
+        p = self.pending
+        if p is not None and now >= p.due and (self.retry_at is None or now >= self.retry_at):
+            self.pending = None
+            self.attempt(p.reason, now)
+        if self.watchdog and now >= self.next_watchdog:
+            self.notifier.send("WATCHDOG=1")
+            self.next_watchdog = now + self.watchdog
+        if self.ready_sent:
+            self.notifier.status(self.status_text())
+
+    def _poll(self, now: float) -> None:
+        was_holding, self.holding = self.holding, held(self.paths)
+        if self.holding:
+            if self.armed_plan is not None or not was_holding:
+                self.armed_plan = None
+                self.pending = None
+                self._base_status = "disarmed by 'crashd disarm'; run 'crashd arm' to arm again"
+            return
+        if was_holding:
+            self.request("crashd arm", now, settle=False, force=True)
+            return
+        if self.armed_plan is not None:
+            if crash_loaded(self.paths) is False:
+                log.warning("the capture kernel was unloaded behind crashd's back; re-arming")
+                self.armed_plan = None
+                self.request("capture kernel was unloaded", now, settle=False, force=True)
+                return
+            changed = self.watch.changed()
+            if changed:
+                names = ", ".join(sorted(self.paths.unhost(p) for p in changed))
+                self.request(f"{names} changed", now)
+        elif self.pending is None and self.retry_at is None:
+            # not armed and nothing scheduled: readiness may have changed
+            # (a reservation, a kernel image, kexec-tools appearing)
+            self.request("re-check", now, settle=False)
+
+    def next_wakeup(self, now: float) -> float:
+        times = [self.next_poll]
+        if self.pending is not None:
+            times.append(max(self.pending.due, self.retry_at or 0.0))
+        if self.watchdog:
+            times.append(self.next_watchdog)
+        return max(now, min(times))
+
+    # --- arming --------------------------------------------------------------
+
+    def attempt(self, reason: str, now: float) -> bool:
+        """One arm attempt; never raises for a problem of the machine."""
+        try:
+            return self._attempt(reason, now)
+        except ArmError as exc:
+            self._failed(reason, str(exc), exc.stderr, exc.argv, now)
+        except Exception as exc:  # a bug must not kill the daemon; report and retry later
+            log.exception("unexpected error while arming")
+            self._failed(reason, f"internal error: {exc}", "", [], now)
+        return False
+
+    def _attempt(self, reason: str, now: float) -> bool:
+        from crashd.readiness import assess
+
+        cfg = self.config
+        assert cfg is not None
+        if self.holding:
+            self._base_status = "disarmed by 'crashd disarm'; run 'crashd arm' to arm again"
+            return False
+        if not cfg.arm.enabled:
+            self.armed_plan = None
+            self._base_status = f"not armed: disabled by [arm] enabled = no ({cfg.origins.get(('arm', 'enabled'), 'config')})"
+            return False
+        readiness = assess(self.paths, self.tools, cfg)
+        if not readiness.ready:
+            self.armed_plan = None
+            summary = readiness.summary()
+            self._base_status = summary
+            blocking = readiness.blocking()
+            code = blocking[0].reason if blocking else "not_ready"
+            if summary != self.last_cause:
+                self.last_cause = summary
+                log.warning("%s", summary)
+                self.journal.event("arm_failed", f"Capture kernel not armed: {summary.removeprefix('not armed: ')}",
+                                   priority=4, reason=code)
+                self._write_state(ArmState(armed=False, since=now_iso(), reason=reason, last_error=summary))
+            return False
+        boot = readiness.boot_files
+        plan = plan_for(self.paths, cfg, boot, readiness.file_load_required, self.arch)
+        state = read_state(self.paths)
+        if (
+            state is not None and state.armed and readiness.armed
+            and state.argv == load_argv(plan) and state.fingerprint == fingerprint(plan)
+        ):
+            # already loaded with exactly this plan (an earlier run, or 'crashd arm')
+            if self.armed_plan != plan:
+                log.info("capture kernel already armed with the current plan (%s)", state.reason)
+                self.arm_count += 1
+            self._armed(plan, boot.release, state.reserved, _parse_since(state.since))
+            return True
+        log.info("arming (%s): %s", reason, " ".join(load_argv(plan)))
+        self.kexec.load(plan)
+        first = self.arm_count == 0
+        self.arm_count += 1
+        new_state = arm_state(self.paths, plan, boot.release, reason)
+        self._write_state(new_state)
+        reserved = new_state.reserved
+        size = f", {reserved >> 20} MiB reserved" if reserved else ""
+        fields: dict[str, Any] = dict(reason=reason, release=boot.release, kernel=new_state.kernel, initrd=new_state.initrd,
+                      dtb=new_state.dtb, cmdline=plan.cmdline, file_load=int(plan.file_load), reserved=reserved)
+        if first:
+            self.journal.event("armed", f"Capture kernel armed: {boot.release}{size} ({reason})", **fields)
+        else:
+            self.journal.event("rearmed", f"Capture kernel re-armed: {reason}", **fields)
+        notifiers = post_notifiers(self.paths)
+        if notifiers is not None and first:
+            log.info("crash_kexec_post_notifiers=%s (left as is)", "Y" if notifiers else "N")
+        self._armed(plan, boot.release, reserved, datetime.now())
+        return True
+
+    def _armed(self, plan: LoadPlan, release: str, reserved: int | None, since: datetime) -> None:
+        self.armed_plan = plan
+        self.armed_release = release
+        self.watch.reset(plan_files(plan))
+        self.retry_at = None
+        self.backoff = 0.0
+        self.last_cause = None
+        self._base_status = armed_status(release, reserved, since)
+
+    def _failed(self, reason: str, cause: str, stderr: str, argv: list[str], now: float) -> None:
+        self.armed_plan = None
+        self.backoff = BACKOFF_FIRST if self.backoff == 0 else min(self.backoff * 2, BACKOFF_MAX)
+        self.retry_at = now + self.backoff
+        self.pending = Pending(reason, now, self.retry_at)
+        self._base_status = f"not armed: {cause}; retrying in {int(self.backoff)}s"
+        if cause != self.last_cause:
+            self.last_cause = cause
+            log.error("arming failed: %s", cause)
+            self.journal.event("arm_failed", f"Arming the capture kernel failed: {cause}", priority=3,
+                               reason="kexec_failed", stderr=stderr.strip() or None,
+                               argv=" ".join(argv) or None)
+        else:
+            log.debug("arming failed again (same cause); next try in %ss", self.backoff)
+        self._write_state(ArmState(armed=False, since=now_iso(), reason="arm failed", last_error=cause))
+
+    # --- helpers -----------------------------------------------------------
+
+    def status_text(self) -> str:
+        text = self._base_status
+        if self.config_problem:
+            text += f"; {self.config_problem}"
+        return text
+
+    def _apply_policy(self) -> None:
+        assert self.config is not None
+        self.policy.apply(self.config.panic)
+        state = read_state(self.paths)
+        if state is not None:
+            self._write_state(state)
+
+    def _write_state(self, state: ArmState, originals: dict[str, str] | None = None) -> None:
+        from dataclasses import replace
+
+        pending = self.policy.pending_originals() if originals is None else originals
+        try:
+            write_state(self.paths, replace(state, sysctl_originals=pending))
+        except OSError as exc:
+            log.error("cannot write %s: %s", self.paths.unhost(self.paths.state_dir), exc)
+
+    def _report_problems(self, report: ConfigReport) -> None:
+        for problem in report.problems:
+            (log.error if problem.severity == "error" else log.warning)("config: %s", problem)
+
+    # --- the loop ------------------------------------------------------------
+
+    def run(self) -> int:
+        """Wait for signals, hotplug events and timers until SIGTERM/SIGINT."""
+        rsock, wsock = socket.socketpair()
+        rsock.setblocking(False)
+        wsock.setblocking(False)
+        old_wakeup = signal.set_wakeup_fd(wsock.fileno())
+        handled = (signal.SIGHUP, signal.SIGTERM, signal.SIGINT)
+        previous = {s: signal.signal(s, lambda signum, frame: self._signals.append(signum)) for s in handled}
+        sel = selectors.DefaultSelector()
+        sel.register(rsock, selectors.EVENT_READ, "signal")
+        if self.hotplug is not None:
+            sel.register(self.hotplug.fileno(), selectors.EVENT_READ, "hotplug")
+        try:
+            self.start()
+            while not self.stopped:
+                now = self.clock()
+                for key, _ in sel.select(max(0.0, self.next_wakeup(now) - now)):
+                    if key.data == "signal":
+                        try:
+                            rsock.recv(4096)
+                        except BlockingIOError:
+                            pass
+                    elif self.hotplug is not None:
+                        self.on_hotplug(self.hotplug.drain(), self.clock())
+                while self._signals and not self.stopped:
+                    self.on_signal(self._signals.pop(0), self.clock())
+                self.tick(self.clock())
+        finally:
+            sel.close()
+            signal.set_wakeup_fd(old_wakeup)
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+            rsock.close()
+            wsock.close()
+            if self.hotplug is not None:
+                self.hotplug.close()
+            self.notifier.close()
+        return 0
+
+
+def _parse_since(text: str | None) -> datetime:
+    try:
+        return datetime.fromisoformat(text).astimezone() if text else datetime.now()
+    except ValueError:
+        return datetime.now()
+
+
+def watchdog_from_env() -> float | None:
+    from crashd.notify import watchdog_interval
+
+    return watchdog_interval(os.environ)
