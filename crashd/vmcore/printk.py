@@ -139,9 +139,11 @@ def read_lockless(tr: Translator, info: VmcoreInfo) -> tuple[list[LogRecord], li
     info_sz = _need(info, "size", "printk_info")
     if nd * max(desc_sz, info_sz) > MAX_RING_BYTES:
         raise VmcoreError("printk descriptor ring is implausibly large")
-    descs = _read_named(tr, descs_va, nd * desc_sz, "descriptor array")
-    infos = _read_named(tr, infos_va, nd * info_sz, "record info array")
-    data = _read_named(tr, data_va, n, "text ring")
+    descs, m_descs = _read_partial(tr, descs_va, nd * desc_sz, "descriptor array")
+    infos, m_infos = _read_partial(tr, infos_va, nd * info_sz, "record info array")
+    data, m_data = _read_partial(tr, data_va, n, "text ring")
+    damaged = bool(m_descs or m_infos or m_data)
+    lost_missing = 0
     sv_off = _need(info, "offset", "prb_desc.state_var") + counter
     lpos_off = _need(info, "offset", "prb_desc.text_blk_lpos")
     b_off = lpos_off + (info.offset("prb_data_blk_lpos.begin") or 0)
@@ -165,7 +167,9 @@ def read_lockless(tr: Translator, info: VmcoreInfo) -> tuple[list[LogRecord], li
         do = idx * desc_sz
         sv = struct.unpack_from(wfmt, descs, do + sv_off)[0]
         state = sv >> id_bits
-        if (sv & id_mask) == rid and state in (1, 2):
+        if damaged and (_hit(m_descs, do, desc_sz) or _hit(m_infos, idx * info_sz, info_sz)):
+            lost_missing += 1
+        elif (sv & id_mask) == rid and state in (1, 2):
             begin = struct.unpack_from(wfmt, descs, do + b_off)[0]
             nxt = struct.unpack_from(wfmt, descs, do + n_off)[0]
             io = idx * info_sz
@@ -199,6 +203,12 @@ def read_lockless(tr: Translator, info: VmcoreInfo) -> tuple[list[LogRecord], li
             else:
                 assert isinstance(where, tuple)
                 start, size = where
+                if damaged and _hit(m_data, start, word + min(text_len, size - word)):
+                    lost_missing += 1
+                    if rid == head_id & id_mask:
+                        break
+                    rid = (rid + 1) & id_mask
+                    continue
                 raw = data[start + word : start + word + min(text_len, size - word)]
             records.append(LogRecord(seq, ts, level, facility, flags, caller, raw, subsystem, device,
                                      "finalized" if state == 2 else "committed", lost))
@@ -207,9 +217,24 @@ def read_lockless(tr: Translator, info: VmcoreInfo) -> tuple[list[LogRecord], li
         rid = (rid + 1) & id_mask
     else:
         warnings.append("the printk ring's head was not reached (corrupt ids); showing what was found")
+    if lost_missing:
+        why = sorted({m[2] for m in m_descs + m_infos + m_data})
+        warnings.append(f"{lost_missing} printk record slot(s) unreadable ({', '.join(why)}); their lines are missing")
     if corrupt:
         warnings.append(f"{corrupt} printk record(s) had invalid text positions and were skipped")
     return records, warnings
+
+
+def _hit(missing: list[tuple[int, int, str]], off: int, size: int) -> bool:
+    return any(s < off + size and off < e for s, e, _ in missing)
+
+
+def _read_partial(tr: Translator, va: int, size: int, what: str) -> tuple[bytes, list[tuple[int, int, str]]]:
+    """A ring array with unreadable pages zeroed and listed; raises if nothing is readable."""
+    data, missing = tr.read_virt_partial(va, size)
+    if missing and missing[0][0] == 0 and missing[-1][1] == size and len(missing) == 1:
+        raise VmcoreError(f"cannot read the printk {what} at {va:#x}: {missing[0][2]}")
+    return data, missing
 
 
 def _read_named(tr: Translator, va: int, size: int, what: str) -> bytes:

@@ -13,7 +13,7 @@ import struct
 from collections.abc import Sequence
 
 from crashd.vmcore.elf import Load
-from crashd.vmcore.memory import NotMapped, PhysMemory
+from crashd.vmcore.memory import MemoryError_, NotMapped, PhysMemory
 from crashd.vmcore.prstatus import EM_AARCH64, EM_ARM, EM_X86_64
 from crashd.vmcore.vmcoreinfo import VmcoreInfo
 
@@ -175,6 +175,24 @@ class Translator:
             va = (va + n) & self.mask
             size -= n
         return bytes(out)
+
+    def read_virt_partial(self, va: int, size: int) -> tuple[bytes, list[tuple[int, int, str]]]:
+        """Like :meth:`read_virt` but unreadable pages become zeros, listed as (start, end, why)."""
+        out = bytearray()
+        missing: list[tuple[int, int, str]] = []
+        pos = 0
+        while pos < size:
+            n = min(size - pos, 4096 - ((va + pos) & 0xFFF))
+            try:
+                out += self.read_virt(va + pos, n)
+            except MemoryError_ as exc:
+                out += bytes(n)
+                if missing and missing[-1][1] == pos and missing[-1][2] == exc.kind:
+                    missing[-1] = (missing[-1][0], pos + n, exc.kind)
+                else:
+                    missing.append((pos, pos + n, exc.kind))
+            pos += n
+        return bytes(out), missing
 
     def read_word(self, va: int) -> int:
         w = 8 if self.word_bits == 64 else 4

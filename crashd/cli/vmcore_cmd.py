@@ -1,0 +1,205 @@
+"""``crashd dmesg`` and ``crashd inspect``: read a vmcore (or a crash record) without vmlinux.
+
+``dmesg ARG``: ARG is a vmcore file, a crash record / spool directory (its ``dmesg.txt``,
+else its dump), or a record ID resolved through the record store.
+``inspect PATH``: format, kernel, CPUs, completeness and the crash summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from crashd.cli import EXIT_FAILURE, EXIT_OK, Context
+from crashd.errors import CrashdError, NotFoundError, VmcoreError
+
+DUMP_NAMES = ("vmcore", "vmcore.kdump", "vmcore.flat")
+
+DMESG_EPILOG = (
+    "exit status: 0 the log was printed (from a truncated or incomplete dump it may be partial:"
+    " warnings go to stderr); 1 no log could be read (not a vmcore, ring unreadable, unknown record);"
+    " 2 usage"
+)
+INSPECT_EPILOG = (
+    "exit status: 0 the dump was read — also when it is truncated or incomplete, which is reported"
+    " as complete=false with warnings (and when its log is unreadable); 1 not a vmcore or unreadable; 2 usage"
+)
+
+
+def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    if verb == "dmesg":
+        parser.add_argument("target", metavar="ARG", help="vmcore file, crash record directory, or record ID")
+        parser.add_argument(
+            "--style",
+            choices=("vmcore-dmesg", "dmesg"),
+            default="vmcore-dmesg",
+            help="vmcore-dmesg (default: byte-identical to vmcore-dmesg) or dmesg (timestamp on every line)",
+        )
+        parser.epilog = DMESG_EPILOG
+    else:
+        parser.add_argument("path", metavar="PATH", help="vmcore file (ELF, kdump-compressed or flattened)")
+        parser.add_argument("--json", action="store_true", help="machine-readable output")
+        parser.epilog = INSPECT_EPILOG
+
+
+def run(verb: str, args: argparse.Namespace, ctx: Context) -> int:
+    if verb == "dmesg":
+        return _dmesg(args, ctx)
+    return _inspect(args)
+
+
+# ------------------------------------------------------------------------- dmesg
+
+
+def _warn(verb: str, lines: list[str]) -> None:
+    for line in lines:
+        print(f"crashd {verb}: warning: {line}", file=sys.stderr)
+
+
+def _dump_in(directory: Path) -> Path | None:
+    for name in DUMP_NAMES:
+        p = directory / name
+        if p.is_file() and not p.is_symlink():
+            return p
+    return None
+
+
+def _resolve(target: str, ctx: Context) -> Path:
+    p = Path(target)
+    if p.exists():
+        return p
+    try:
+        from crashd.store import resolve_record  # type: ignore[attr-defined]
+    except ImportError:
+        raise NotFoundError(f"{target}: no such file, and the record store is not available to resolve IDs") from None
+    return Path(resolve_record(ctx.paths, target))
+
+
+def _dmesg(args: argparse.Namespace, ctx: Context) -> int:
+    path = _resolve(args.target, ctx)
+    if path.is_dir():
+        text_file = path / "dmesg.txt"
+        if text_file.is_file() and not text_file.is_symlink():
+            sys.stdout.buffer.write(text_file.read_bytes())
+            return EXIT_OK
+        dump = _dump_in(path)
+        if dump is None:
+            raise NotFoundError(f"{path}: no dmesg.txt and no vmcore in this directory")
+        path = dump
+    from crashd.vmcore import open_dump
+
+    with open_dump(path) as d:
+        try:
+            text = d.dmesg_text(args.style)
+        except VmcoreError as exc:
+            _warn("dmesg", d.warnings)
+            raise VmcoreError(f"{path}: no kernel log: {exc}") from exc
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        _warn("dmesg", d.warnings)
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------------- inspect
+
+
+def inspect_report(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Everything ``inspect`` shows, as a JSON-ready dict (also used by tests)."""
+    from crashd.vmcore import open_dump
+
+    with open_dump(path) as d:
+        log_text: str | None = None
+        log_error: str | None = None
+        try:
+            log_text = d.dmesg_text()
+        except CrashdError as exc:
+            log_error = str(exc)
+        uts_problem = d.uts_check() if log_error is None else None
+        summary: dict[str, Any] | None = None
+        if log_text is not None:
+            try:
+                from crashd.summary import summarize
+            except ImportError:
+                summary = None
+                d.warnings.append("crash summary unavailable (crashd.summary missing)")
+            else:
+                s = summarize(log_text, d.cpus)
+                summary = {**s.to_dict(), "signature": s.signature, "trigger": s.trigger,
+                           "timestamp": s.timestamp, "warnings": list(s.warnings)}
+        warnings = list(d.warnings)
+        if uts_problem:
+            warnings.append(uts_problem)
+        if log_error:
+            warnings.append(f"dmesg unavailable: {log_error}")
+        return {
+            "path": os.fspath(path),
+            "format": d.format,
+            "kernel_release": d.kernel_release,
+            "machine": d.machine,
+            "page_size": d.page_size,
+            "crash_time": d.crash_time,
+            "kaslr_offset": None if d.kaslr_offset is None else f"{d.kaslr_offset:#x}",
+            "build_id": d.vmcoreinfo.build_id,
+            "cpus": [c.to_dict() for c in d.cpus],
+            "complete": d.complete,
+            "log_records": None if log_text is None else len(d.log_records()),
+            "crash": summary,
+            "warnings": warnings,
+        }
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    report = inspect_report(args.path)
+    if args.json:
+        from crashd.cli.output import print_json
+
+        print_json(report)
+        return EXIT_OK
+    out = sys.stdout
+    crash_time = report["crash_time"]
+    when = "unknown"
+    if crash_time is not None:
+        import time
+
+        when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(crash_time)) + f" ({crash_time})"
+    rows = [
+        ("file", report["path"]),
+        ("format", report["format"]),
+        ("kernel", f"{report['kernel_release'] or 'unknown'} ({report['machine']})"),
+        ("page size", str(report["page_size"] or "unknown")),
+        ("crash time", when),
+        ("KASLR offset", report["kaslr_offset"] or "none"),
+        ("complete", "yes" if report["complete"] else "NO"),
+        ("log records", "unreadable" if report["log_records"] is None else str(report["log_records"])),
+    ]
+    for cpu in report["cpus"]:
+        mode = " user" if cpu["user_mode"] else ""
+        rows.append((f"cpu note {cpu['cpu']}", f"pid {cpu['pid']} pc {cpu['pc']} sp {cpu['sp']}{mode}"))
+    crash = report["crash"]
+    if crash:
+        rows += [
+            ("crash kind", crash["kind"]),
+            ("message", crash["message"] or "-"),
+            ("crashing CPU", "-" if crash["cpu"] is None else str(crash["cpu"])),
+            ("PID / comm", f"{crash['pid'] if crash['pid'] is not None else '-'} {crash['comm'] or ''}".rstrip()),
+            ("PC", crash["pc_symbol"] or crash["pc"] or "-"),
+            ("taint", "-" if crash["taint"] is None else (crash["taint"] or "not tainted")),
+            ("signature", crash["signature"] or "-"),
+        ]
+    width = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        out.write(f"{k + ':':<{width + 1}} {v}\n")
+    if crash and crash["call_trace"]:
+        out.write("call trace:\n")
+        for frame in crash["call_trace"]:
+            out.write(f"  {frame}\n")
+    for w in report["warnings"]:
+        out.write(f"warning: {w}\n")
+    return EXIT_OK
+
+
+__all__ = ["EXIT_FAILURE", "add_arguments", "inspect_report", "run"]
