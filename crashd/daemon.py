@@ -167,7 +167,6 @@ class Daemon:
         self.request("start", now, settle=False)
         self.tick(now)
         self.notifier.send("READY=1", f"STATUS={self.status_text()}")
-        self.notifier.last_status = self.status_text()
         self.ready_sent = True
         self.next_watchdog = now
 
@@ -244,7 +243,6 @@ class Daemon:
         self.request("configuration reloaded", now, settle=False, force=True)
         self.tick(now)
         self.notifier.send("READY=1", f"STATUS={self.status_text()}")
-        self.notifier.last_status = self.status_text()
 
     # --- the periodic step ---------------------------------------------------
 

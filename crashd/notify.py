@@ -46,6 +46,9 @@ class Notifier:
         """Send ``lines`` (``READY=1``, ``STATUS=…``) in one datagram."""
         if self.address is None:
             return False
+        for line in lines:
+            if line.startswith("STATUS="):
+                self.last_status = line[len("STATUS="):]
         payload = "\n".join(line.replace("\n", " ") for line in lines).encode("utf-8", "replace")
         try:
             if self._sock is None:
