@@ -1,0 +1,95 @@
+"""Save the crashed kernel's log first: the smallest, most valuable piece.
+
+crashd's own reader comes first (no external tool, knows every printk format);
+if it is missing or fails, ``makedumpfile --dump-dmesg``, then kexec-tools'
+``vmcore-dmesg``. Every attempt is recorded as a step, so capture.json says which
+one produced ``dmesg.txt``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from crashd.capture.spool import DMESG_FILE, Spool
+from crashd.errors import CrashdError, ToolError
+from crashd.tools import ToolRunner
+
+log = logging.getLogger(__name__)
+TOOL_TIMEOUT = 300
+
+
+def save_dmesg(spool: Spool, vmcore: Path, tools: ToolRunner, steps: list[str], errors: list[str]) -> bool:
+    """Write ``dmesg.txt`` into ``spool``; True when one of the ways worked."""
+    if _own_reader(spool, vmcore, steps):
+        return True
+    if tools.which("makedumpfile") and _makedumpfile(spool, vmcore, tools, steps):
+        return True
+    if tools.which("vmcore-dmesg") and _vmcore_dmesg(spool, vmcore, tools, steps):
+        return True
+    errors.append("the kernel log could not be extracted by any method")
+    return False
+
+
+def _own_reader(spool: Spool, vmcore: Path, steps: list[str]) -> bool:
+    try:
+        from crashd.vmcore import dmesg_of  # the full reader is imported only now
+    except ImportError as exc:
+        steps.append(f"dmesg: crashd reader unavailable ({exc})")
+        return False
+    try:
+        text, warnings = dmesg_of(vmcore)
+    except CrashdError as exc:
+        steps.append(f"dmesg: crashd reader failed: {exc}")
+        return False
+    except Exception as exc:  # noqa: BLE001 - a reader bug must not cost the evidence
+        log.debug("dmesg reader crashed", exc_info=True)
+        steps.append(f"dmesg: crashd reader crashed: {type(exc).__name__}: {exc}")
+        return False
+    try:
+        size = spool.write_file(DMESG_FILE, text.encode("utf-8", "replace"))
+    except OSError as exc:
+        spool.remove(DMESG_FILE)
+        steps.append(f"dmesg: writing failed: {exc.strerror or exc}")
+        return False
+    note = f" ({len(warnings)} warnings: {'; '.join(str(w) for w in warnings[:3])})" if warnings else ""
+    steps.append(f"dmesg: crashd reader, {size} bytes{note}")
+    return True
+
+
+def _makedumpfile(spool: Spool, vmcore: Path, tools: ToolRunner, steps: list[str]) -> bool:
+    out = spool.free_path(DMESG_FILE)
+    try:
+        result = tools.run(
+            ["makedumpfile", "--dump-dmesg", "--message-level", "6", str(vmcore), str(out)], timeout=TOOL_TIMEOUT
+        )
+    except ToolError as exc:
+        steps.append(f"dmesg: makedumpfile --dump-dmesg could not run: {exc}")
+        return False
+    if result.ok and spool.size_of(DMESG_FILE) is not None:
+        size = spool.adopt(DMESG_FILE)
+        steps.append(f"dmesg: makedumpfile --dump-dmesg, {size} bytes")
+        return True
+    spool.remove(DMESG_FILE)
+    last = (result.stdout + result.stderr).strip().splitlines()[-1:] or [""]
+    steps.append(f"dmesg: makedumpfile --dump-dmesg failed (exit {result.returncode}) {last[0]}".rstrip())
+    return False
+
+
+def _vmcore_dmesg(spool: Spool, vmcore: Path, tools: ToolRunner, steps: list[str]) -> bool:
+    try:
+        result = tools.run(["vmcore-dmesg", str(vmcore)], timeout=TOOL_TIMEOUT)
+    except ToolError as exc:
+        steps.append(f"dmesg: vmcore-dmesg could not run: {exc}")
+        return False
+    if not result.ok or not result.stdout:
+        steps.append(f"dmesg: vmcore-dmesg failed (exit {result.returncode})")
+        return False
+    try:
+        size = spool.write_file(DMESG_FILE, result.stdout.encode("utf-8", "replace"))
+    except OSError as exc:
+        spool.remove(DMESG_FILE)
+        steps.append(f"dmesg: writing failed: {exc.strerror or exc}")
+        return False
+    steps.append(f"dmesg: vmcore-dmesg, {size} bytes")
+    return True

@@ -1,0 +1,305 @@
+"""The save, start to end: target, dmesg, dump (with its fallback chain), capture.json.
+
+Fallback chain for the dump, each step recorded in capture.json ``steps``:
+
+1. makedumpfile (``collector`` auto and installed, or makedumpfile) at each
+   ``dump_level`` in turn; it is given the space budget as ``-L`` so it stops
+   before eating ``min_free``. Out of space → delete *this* partial file, next
+   level. Any other failure (e.g. a kernel it does not understand) → native copy.
+2. native copy (``collector`` copy, auto without makedumpfile, or after 1 failed
+   for another reason than space) if the vmcore's size fits the budget.
+3. dmesg only.
+
+**complete** (in capture.json) means: the file named by ``dump_file`` holds the
+whole dump the collector produced at ``dump_level``, the collector reported
+success, every page could be read, and the file was fsync'd. Anything less —
+dmesg only, unreadable pages, no dump at all — is ``complete: false`` with the
+reasons in ``errors``. A directory's final name (no ``.incomplete``) only says
+that capture.json itself is whole.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import re
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from crashd.capture import copy as copy_mod
+from crashd.capture import makedumpfile as mdf
+from crashd.capture import testhooks
+from crashd.capture.dmesg import save_dmesg
+from crashd.capture.layout import Layout, read_layout
+from crashd.capture.progress import Progress
+from crashd.capture.space import Space, StatVfs, mib
+from crashd.capture.spool import CAPTURE_JSON, ELF_DUMP, KDUMP_DUMP, Spool
+from crashd.capture.target import MOUNT_DEADLINE, TargetError, open_target
+from crashd.errors import CrashdError
+from crashd.notify import Notifier
+from crashd.paths import HostPaths
+from crashd.settings import CaptureConfig
+from crashd.tools import ToolRunner
+
+log = logging.getLogger(__name__)
+SCHEMA = 1
+BOOT_ID_RE = re.compile(r"(?:^|\s)crashd\.boot_id=([0-9a-fA-F-]{32,36})(?:\s|$)")
+
+
+@dataclass
+class Outcome:
+    """What happened; ``record`` is exactly what capture.json holds."""
+
+    complete: bool
+    directory: Path | None
+    record: dict[str, Any]
+    errors: list[str] = field(default_factory=list)
+
+
+class _Log:
+    """Steps and errors, printed to the console as they happen."""
+
+    def __init__(self, console: TextIO):
+        self.console = console
+        self.steps: list[str] = []
+        self.errors: list[str] = []
+
+    def step(self, text: str) -> None:
+        self.steps.append(text)
+        print(f"crashd save: {text}", file=self.console, flush=True)
+
+    def error(self, text: str) -> None:
+        self.errors.append(text)
+        print(f"crashd save: error: {text}", file=self.console, flush=True)
+
+
+def crashed_boot_id(cmdline: str) -> str | None:
+    """The 32-hex boot id crashd put on the capture command line."""
+    m = BOOT_ID_RE.search(cmdline)
+    if not m:
+        return None
+    value = m.group(1).replace("-", "").lower()
+    return value if re.fullmatch(r"[0-9a-f]{32}", value) else None
+
+
+def _iso(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).isoformat(timespec="seconds")
+
+
+class Saver:
+    """One save. Collaborators are injected so tests can run it in-process."""
+
+    def __init__(
+        self,
+        paths: HostPaths,
+        tools: ToolRunner,
+        config: CaptureConfig,
+        *,
+        notifier: Notifier | None = None,
+        console: TextIO | None = None,
+        statvfs: StatVfs = os.statvfs,
+        now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        mount_deadline: float | None = None,
+    ):
+        self.paths = paths
+        self.tools = tools
+        self.config = config
+        self.notifier = notifier
+        self.console = console if console is not None else sys.stdout
+        self.statvfs = statvfs
+        self.now = now
+        self.mount_deadline = mount_deadline
+        self.log = _Log(self.console)
+        self.record: dict[str, Any] = {}
+
+    # ------------------------------------------------------------ entry
+    def run(self) -> Outcome:
+        started = self.now()
+        t0 = time.monotonic()
+        try:
+            cmdline = self.paths.cmdline.read_text(errors="replace")
+        except OSError:
+            cmdline = ""
+        boot_id = crashed_boot_id(cmdline)
+        bootid8 = boot_id[:8] if boot_id else "unknown0"
+        self.record = {
+            "schema": SCHEMA,
+            "collector": "dmesg-only",
+            "dump_level": None,
+            "compression": None,
+            "dump_file": None,
+            "dmesg": False,
+            "bytes_written": 0,
+            "estimated_size": None,
+            "seconds": 0.0,
+            "started": _iso(started),
+            "finished": None,
+            "crashed_boot_id": boot_id,
+            "kernel_release": None,
+            "complete": False,
+            "errors": self.log.errors,
+            "steps": self.log.steps,
+        }
+        deadline = MOUNT_DEADLINE if self.mount_deadline is None else self.mount_deadline
+        try:
+            with open_target(
+                self.config.target, self.config.mount_options, self.paths, self.tools, deadline=deadline
+            ) as target:
+                spool = Spool.create(target.path, started, bootid8)
+                try:
+                    self.log.step(f"saving {self.paths.unhost(self.paths.vmcore)} to {target.display}/{spool.name}")
+                    directory = self._fill(spool, target.display, t0)
+                finally:
+                    spool.close()
+        except TargetError as exc:
+            self.log.error(str(exc))
+            return Outcome(False, None, self.record, self.log.errors)
+        except OSError as exc:
+            self.log.error(f"capture directory in {self.config.target}: {exc.strerror or exc}")
+            return Outcome(False, None, self.record, self.log.errors)
+        return Outcome(bool(self.record["complete"]) and directory is not None, directory, self.record, self.log.errors)
+
+    # ------------------------------------------------------------ phases
+    def _fill(self, spool: Spool, where: str, t0: float) -> Path | None:
+        testhooks.kill_point("dmesg")
+        self.record["dmesg"] = save_dmesg(spool, self.paths.vmcore, self.tools, self.log.steps, self.log.errors)
+        testhooks.kill_point("dump")
+        try:
+            self._dump(spool, where)
+        except Exception as exc:  # noqa: BLE001 - record the bug, keep dmesg and publish
+            log.debug("dump failed", exc_info=True)
+            self.log.error(f"dump failed: {type(exc).__name__}: {exc}")
+        sizes = [spool.size_of(n) or 0 for n in spool.files]
+        self.record["bytes_written"] = sum(sizes)
+        self.record["seconds"] = round(time.monotonic() - t0, 3)
+        self.record["finished"] = _iso(self.now())
+        if not self.record["complete"] and not self.log.errors:
+            self.log.error("no complete dump was saved")
+        testhooks.kill_point("json")
+        body = json.dumps(self.record, sort_keys=True, indent=2) + "\n"
+        try:
+            spool.write_file(CAPTURE_JSON, body.encode())
+            testhooks.kill_point("publish")
+            return spool.publish()
+        except OSError as exc:
+            self.log.error(f"could not finish {spool.path}: {exc.strerror or exc}")
+            self.record["complete"] = False
+            return None
+
+    def _dump(self, spool: Spool, where: str) -> None:
+        vmcore = self.paths.vmcore
+        space = Space(spool.parent, self.config.min_free, self.statvfs)
+        fd = os.open(vmcore, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            try:
+                layout: Layout | None = read_layout(fd)
+            except CrashdError as exc:
+                self.log.error(f"vmcore headers unreadable: {exc}")
+                layout = None
+            if layout is not None:
+                self.record["kernel_release"] = layout.osrelease
+                self.record["estimated_size"] = layout.file_size
+            collector = self._choose_collector()
+            if collector == "makedumpfile":
+                outcome = self._makedumpfile(spool, space, layout, where)
+                if outcome != "broken":
+                    return
+            if layout is None:
+                self.log.error("vmcore: cannot copy without its ELF headers; keeping dmesg only")
+                return
+            self._copy(spool, space, fd, layout, where)
+        finally:
+            os.close(fd)
+
+    def _choose_collector(self) -> str:
+        wanted = self.config.collector
+        have = self.tools.which("makedumpfile") is not None
+        if wanted == "makedumpfile" and not have:
+            self.log.error("collector makedumpfile is configured but not installed; using the native copy")
+            return "copy"
+        if wanted == "auto":
+            return "makedumpfile" if have else "copy"
+        return wanted
+
+    # ------------------------------------------------------------ collectors
+    def _makedumpfile(self, spool: Spool, space: Space, layout: Layout | None, where: str) -> str:
+        """Returns "done" (saved or out of space: stop) or "broken" (try copy)."""
+        feats = mdf.features(self.tools)
+        codec, note = mdf.choose_compression(self.config.compression, feats)
+        if note:
+            self.log.step(note)
+        name = ELF_DUMP if codec == "none" else KDUMP_DUMP
+        out = spool.free_path(name)
+        upper = layout.file_size if layout else None
+        for level in self.config.dump_level:
+            budget = space.budget()
+            limit = None if upper is not None and upper <= budget else budget
+            if budget < (1 << 20):
+                self.log.error(
+                    f"makedumpfile -d {level}: skipped, target has {mib(space.free())} free "
+                    f"and {mib(self.config.min_free)} must stay free -> dmesg only"
+                )
+                return "done"
+            argv = mdf.argv(codec, level, self.paths.vmcore, out, limit)
+            progress = Progress(f"makedumpfile -d {level}", None, where, self.notifier, self.console)
+            result = mdf.run(self.tools, argv, out, on_tick=progress.update)
+            if result.ok and spool.size_of(name) is not None:
+                size = spool.adopt(name)
+                seconds = progress.finish(size)
+                self.record.update(
+                    collector="makedumpfile", dump_level=level, compression=codec, dump_file=name, complete=True
+                )
+                self.log.step(f"makedumpfile -d {level} ({codec}): {size} bytes in {seconds:.1f} s")
+                return "done"
+            spool.remove(name)  # only ever this capture's partial file
+            progress.finish(0, ok=False)
+            if result.no_space:
+                self.log.error(f"makedumpfile -d {level} failed: ENOSPC ({result.message})")
+                continue
+            self.log.error(f"makedumpfile -d {level} failed (exit {result.returncode}): {result.message}")
+            self.log.step("makedumpfile failed for another reason than space -> native copy")
+            return "broken"
+        self.log.step("every dump level ran out of space -> dmesg only")
+        return "done"
+
+    def _copy(self, spool: Spool, space: Space, fd: int, layout: Layout, where: str) -> None:
+        needed = layout.file_size
+        budget = space.budget()
+        if needed > budget:
+            self.log.error(
+                f"copy: vmcore is {mib(needed)}, target allows {mib(budget)} "
+                f"(free minus min_free {mib(self.config.min_free)}) -> dmesg only"
+            )
+            return
+        total = sum(end - start for start, end in layout.regions())
+        progress = Progress("copy", total, where, self.notifier, self.console)
+        out = spool.open_new(ELF_DUMP)
+        try:
+            result = copy_mod.copy_vmcore(fd, out, layout, space=space, progress=progress)
+        except copy_mod.NoSpace as exc:
+            progress.finish(progress.done, ok=False)
+            spool.remove(ELF_DUMP)
+            self.log.error(f"copy failed: ENOSPC ({exc}) -> dmesg only")
+            return
+        except (OSError, CrashdError) as exc:
+            progress.finish(progress.done, ok=False)
+            spool.remove(ELF_DUMP)
+            detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            self.log.error(f"copy failed: {detail} -> dmesg only")
+            return
+        finally:
+            os.close(out)
+        progress.finish(result.size)
+        self.record.update(collector="copy", dump_level=None, compression=None, dump_file=ELF_DUMP)
+        if result.unreadable_pages:
+            self.log.error(f"copy: {result.unreadable_pages} blocks of the vmcore could not be read; saved as zeros")
+        self.record["complete"] = result.unreadable_pages == 0
+        self.log.step(
+            f"copy: {result.size} bytes ({result.written} written, the rest holes) in {result.seconds:.1f} s"
+        )

@@ -1,0 +1,178 @@
+"""The capture directory on the target: created private, filled, then published.
+
+Life cycle (the ingest side relies on it):
+
+1. ``<YYYYmmddTHHMMSS>-<bootid8>.incomplete/`` is created with mode 0700.
+2. Files are created inside it exclusively (``O_EXCL``), never through a symlink
+   (``O_NOFOLLOW`` relative to the directory's own descriptor), mode 0600.
+3. :meth:`Spool.publish` fsyncs every file and the directory, renames it to
+   ``<YYYYmmddTHHMMSS>-<bootid8>`` and fsyncs the parent.
+
+A directory without ``.incomplete`` therefore always holds a fully written
+``capture.json``; whether the *dump* is whole is what ``capture.json``'s
+``complete`` says. A crash or a kill at any point leaves at worst a
+``….incomplete`` directory, which ingest reports as an interrupted capture.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import errno
+import os
+import re
+import stat
+from pathlib import Path
+
+from crashd.errors import CrashdError, UnsafePathError
+
+INCOMPLETE = ".incomplete"
+NAME_RE = re.compile(r"^(\d{8}T\d{6})-([0-9a-f]{8}|unknown0)(\.incomplete)?$")
+DMESG_FILE = "dmesg.txt"
+ELF_DUMP = "vmcore"
+KDUMP_DUMP = "vmcore.kdump"
+CAPTURE_JSON = "capture.json"
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def stamp(moment: dt.datetime) -> str:
+    """UTC ``YYYYmmddTHHMMSS`` of the capture start."""
+    return moment.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%S")
+
+
+class Spool:
+    """One capture directory, held open by descriptor so a rename of the
+    target cannot redirect our writes."""
+
+    def __init__(self, parent: Path, parent_fd: int, name: str, fd: int):
+        self.parent = parent
+        self.parent_fd = parent_fd
+        self.name = name
+        self.fd = fd
+        self.published = False
+        self.files: list[str] = []
+
+    # ------------------------------------------------------------ creation
+    @classmethod
+    def create(cls, target: Path, start: dt.datetime, bootid8: str) -> Spool:
+        """Make ``<stamp>-<bootid8>.incomplete`` in ``target``.
+
+        If a capture of the same boot already used this second (``crashd save`` run
+        twice), the stamp moves forward a second rather than mixing two captures.
+        """
+        parent_fd = os.open(target, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            for extra in range(120):
+                base = f"{stamp(start + dt.timedelta(seconds=extra))}-{bootid8}"
+                if _exists(parent_fd, base):
+                    continue
+                try:
+                    os.mkdir(base + INCOMPLETE, 0o700, dir_fd=parent_fd)
+                except FileExistsError:
+                    continue
+                fd = os.open(base + INCOMPLETE, _DIR_FLAGS, dir_fd=parent_fd)
+                os.fchmod(fd, 0o700)  # mkdir's mode is cut by the umask
+                return cls(target, parent_fd, base, fd)
+            raise CrashdError(f"{target}: no free capture directory name for {bootid8}")
+        except BaseException:
+            os.close(parent_fd)
+            raise
+
+    @property
+    def path(self) -> Path:
+        return self.parent / (self.name if self.published else self.name + INCOMPLETE)
+
+    # ------------------------------------------------------------ files
+    def open_new(self, name: str) -> int:
+        """A new file in the directory, write-only, 0600, never pre-existing."""
+        fd = os.open(name, _NEW_FILE, 0o600, dir_fd=self.fd)
+        os.fchmod(fd, 0o600)
+        self.files.append(name)
+        return fd
+
+    def write_file(self, name: str, data: bytes) -> int:
+        """Write a small file whole and fsync it."""
+        fd = self.open_new(name)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return len(data)
+
+    def adopt(self, name: str) -> int:
+        """Take over a file an external tool wrote (makedumpfile): refuse symlinks
+        and non-regular files, make it 0600, fsync it. Returns its size."""
+        try:
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=self.fd)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise UnsafePathError(self.path / name, "is a symlink") from exc
+            raise
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise UnsafePathError(self.path / name, "is not a regular file")
+            os.fchmod(fd, 0o600)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if name not in self.files:
+            self.files.append(name)
+        return st.st_size
+
+    def size_of(self, name: str) -> int | None:
+        try:
+            return os.stat(name, dir_fd=self.fd, follow_symlinks=False).st_size
+        except FileNotFoundError:
+            return None
+
+    def remove(self, name: str) -> None:
+        """Delete a file of *this* capture (a partial dump before a retry)."""
+        try:
+            os.unlink(name, dir_fd=self.fd)
+        except FileNotFoundError:
+            pass
+        if name in self.files:
+            self.files.remove(name)
+
+    def free_path(self, name: str) -> Path:
+        """Path for an external tool to create ``name`` (it must not exist yet)."""
+        return self.path / name
+
+    # ------------------------------------------------------------ publication
+    def publish(self) -> Path:
+        """fsync files and directory, drop ``.incomplete``, fsync the parent."""
+        for name in list(self.files):
+            if self.size_of(name) is not None:
+                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=self.fd)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+        os.fsync(self.fd)
+        os.rename(self.name + INCOMPLETE, self.name, src_dir_fd=self.parent_fd, dst_dir_fd=self.parent_fd)
+        self.published = True
+        os.fsync(self.parent_fd)
+        return self.path
+
+    def close(self) -> None:
+        for fd in (self.fd, self.parent_fd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.fd = self.parent_fd = -1
+
+
+def _exists(dir_fd: int, name: str) -> bool:
+    for candidate in (name, name + INCOMPLETE):
+        try:
+            os.stat(candidate, dir_fd=dir_fd, follow_symlinks=False)
+            return True
+        except FileNotFoundError:
+            continue
+    return False
