@@ -1,0 +1,264 @@
+"""Debian 12 guest disk images for the VM tests.
+
+Two layers, so that a re-run only pays for what changed:
+
+* the **base** root file system (everything except crashd): mmdebstrap, minbase + systemd +
+  the kernel + crashd's runtime dependencies, initramfs rebuilt with ``MODULES=list``
+  (vm-lab.md pitfall 3), serial getty masked (pitfall 2). Stored as a tarball under
+  ``$CRASHD_VM_CACHE`` (default ``/var/cache/crashd-vm``) in a directory named by a hash of the
+  package list and of the customize script, so changing either rebuilds it and nothing else does.
+* the **session** image: the base unpacked into a temporary tree, the freshly built crashd .deb
+  installed inside it by apt, the test driver (``guest/``) copied in, then a raw ext4 image made
+  with ``mkfs.ext4 -d`` (no loop mount, no privileges beyond owning the files).
+
+Each scenario works on a sparse copy of the session image; files are put in and taken out with
+``debugfs`` so that nothing has to be mounted.
+
+Run as a script to build (or reuse) the base and print where it is:
+``python3 -m tests.vm.image [--deb crashd.deb --out DIR]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+GUEST_FILES = HERE / "guest"
+
+SUITE = "bookworm"
+MIRRORS = (
+    "deb http://deb.debian.org/debian bookworm main",
+    "deb http://deb.debian.org/debian bookworm-updates main",
+    "deb http://deb.debian.org/debian-security bookworm-security main",
+)
+
+# Everything the guest needs except crashd itself. crashd's runtime dependencies are here so
+# that installing the .deb later needs no network.
+BASE_PACKAGES = (
+    "systemd",
+    "systemd-sysv",
+    "udev",
+    "kmod",
+    "dbus",
+    "linux-image-amd64",
+    "initramfs-tools",
+    "kexec-tools",
+    "makedumpfile",
+    "e2fsprogs",
+    "procps",
+    "python3",
+    "python3-pystemd",
+    "python3-pyelftools",
+    "python3-pyudev",
+    "python3-zstandard",
+    "python3-lzo",
+)
+
+# Only what makes the image bootable under QEMU and quiet on the serial console. Written as
+# shell because mmdebstrap runs hooks through sh with the root directory as "$1".
+CUSTOMIZE = r"""
+set -e
+root="$1"
+echo crashd-vm > "$root/etc/hostname"
+printf '127.0.0.1 localhost\n127.0.1.1 crashd-vm\n' > "$root/etc/hosts"
+printf '/dev/vda / ext4 rw,errors=remount-ro 0 1\n' > "$root/etc/fstab"
+# A fixed machine id: the persistent journal of every boot (normal and capture) lands in one
+# directory, which journalctl reads without --merge.
+echo 5c1b0d9f3e2a4c6b8d7e9f0a1b2c3d4e > "$root/etc/machine-id"
+mkdir -p "$root/var/log/journal"
+# pitfall 2: a getty on ttyS0 swallows service output written to the console.
+ln -sf /dev/null "$root/etc/systemd/system/serial-getty@ttyS0.service"
+ln -sf /dev/null "$root/etc/systemd/system/getty@tty1.service"
+for t in apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer e2scrub_reap.service fstrim.timer; do
+  ln -sf /dev/null "$root/etc/systemd/system/$t"
+done
+passwd --root "$root" -d root
+# pitfall 3: MODULES=dep fails in a chroot; a short explicit list also keeps the initrd small,
+# which matters inside a small crashkernel reservation.
+printf 'MODULES=list\n' > "$root/etc/initramfs-tools/conf.d/crashd-vm"
+printf 'virtio_pci\nvirtio_blk\next4\n' > "$root/etc/initramfs-tools/modules"
+chroot "$root" update-initramfs -u -k all
+"""
+
+
+def _log(msg: str) -> None:
+    print(f"[vm-image] {msg}", file=sys.stderr, flush=True)
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("CRASHD_VM_CACHE", "/var/cache/crashd-vm"))
+
+
+def base_key(packages: tuple[str, ...] = BASE_PACKAGES) -> str:
+    """Hash of everything that shapes the base (packages, suite, mirrors, customize script).
+
+    Not the whole of this file: editing the session layer must not rebuild the base.
+    """
+    h = hashlib.sha256()
+    for part in (SUITE, *MIRRORS, *sorted(packages), CUSTOMIZE):
+        h.update(part.encode() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def _run(argv: list[str], **kw: object) -> None:
+    subprocess.run(argv, check=True, **kw)  # type: ignore[call-overload]
+
+
+def build_base(packages: tuple[str, ...] = BASE_PACKAGES, *, force: bool = False) -> Path:
+    """Return the cached base rootfs tarball, building it with mmdebstrap when missing."""
+    out_dir = cache_root() / base_key(packages)
+    tarball = out_dir / "base.tar"
+    if tarball.is_file() and not force:
+        _log(f"base image cached: {tarball}")
+        return tarball
+    out_dir.mkdir(parents=True, exist_ok=True)
+    partial = out_dir / "base.tar.partial"
+    start = time.monotonic()
+    _log(f"building base image with mmdebstrap ({len(packages)} packages); takes a few minutes")
+    argv = [
+        "mmdebstrap",
+        "--variant=minbase",
+        "--mode=root",
+        "--format=tar",
+        "--include=" + ",".join(packages),
+        "--customize-hook=" + CUSTOMIZE,
+        SUITE,
+        str(partial),
+        *MIRRORS,
+    ]
+    _run(argv)
+    os.replace(partial, tarball)
+    _log(f"base image built in {time.monotonic() - start:.0f} s: {tarball}")
+    return tarball
+
+
+@dataclass(frozen=True)
+class GuestImage:
+    """A bootable raw disk image and the kernel/initrd QEMU boots it with."""
+
+    disk: Path
+    kernel: Path
+    initrd: Path
+    release: str
+
+    def copy(self, dest: Path) -> GuestImage:
+        """A sparse copy for one scenario (kernel and initrd are read-only, so shared)."""
+        _run(["cp", "--sparse=always", str(self.disk), str(dest)])
+        return GuestImage(dest, self.kernel, self.initrd, self.release)
+
+
+def _install_deb(tree: Path, deb: Path) -> None:
+    """Install the .deb inside the tree with apt, as a user would (dependencies are present)."""
+    target = tree / "tmp" / "crashd.deb"
+    shutil.copyfile(deb, target)
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    _run(
+        ["chroot", str(tree), "apt-get", "install", "-y", "-q",
+         "/tmp/crashd.deb"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+    target.unlink()
+
+
+def _install_driver(tree: Path) -> None:
+    """The test driver: a unit that runs after multi-user.target and follows /etc/crashd-vmtest."""
+    unit = tree / "etc/systemd/system/crashd-vmtest.service"
+    shutil.copyfile(GUEST_FILES / "crashd-vmtest.service", unit)
+    script = tree / "usr/local/sbin/crashd-vmtest"
+    shutil.copyfile(GUEST_FILES / "crashd-vmtest", script)
+    script.chmod(0o755)
+    wants = tree / "etc/systemd/system/multi-user.target.wants"
+    wants.mkdir(parents=True, exist_ok=True)
+    link = wants / "crashd-vmtest.service"
+    if not link.is_symlink():
+        link.symlink_to("/etc/systemd/system/crashd-vmtest.service")
+    (tree / "etc/crashd-vmtest").mkdir(exist_ok=True)
+    (tree / "var/lib/crashd-vmtest").mkdir(parents=True, exist_ok=True)
+
+
+def build_image(out: Path, deb: Path | None, *, size: str = "3G", base: Path | None = None) -> GuestImage:
+    """Unpack the base, install crashd (when ``deb`` is given) and the driver, make ``out/disk.img``."""
+    base = base or build_base()
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="crashd-vm-tree-", dir=out) as tmp:
+        tree = Path(tmp) / "root"
+        tree.mkdir()
+        _run(["tar", "-C", str(tree), "--numeric-owner", "-xpf", str(base)])
+        if deb is not None:
+            _install_deb(tree, deb)
+        _install_driver(tree)
+        kernels = sorted((tree / "boot").glob("vmlinuz-*"))
+        if not kernels:
+            raise RuntimeError(f"no kernel in {base}")
+        kernel_src = kernels[-1]
+        release = kernel_src.name.removeprefix("vmlinuz-")
+        kernel = out / kernel_src.name
+        initrd = out / f"initrd.img-{release}"
+        shutil.copyfile(kernel_src, kernel)
+        shutil.copyfile(tree / "boot" / initrd.name, initrd)
+        disk = out / "disk.img"
+        disk.unlink(missing_ok=True)
+        _run(["mkfs.ext4", "-q", "-F", "-L", "crashd-vm", "-d", str(tree), str(disk), size])
+    _log(f"session image ready in {time.monotonic() - start:.0f} s: {disk} ({release})")
+    return GuestImage(disk, kernel, initrd, release)
+
+
+def debugfs(disk: Path, request: str, *, write: bool = False) -> str:
+    argv = ["debugfs", *(["-w"] if write else []), "-R", request, str(disk)]
+    res = subprocess.run(argv, check=True, capture_output=True, text=True)
+    return res.stdout
+
+
+def put_files(disk: Path, files: Mapping[str, str | bytes]) -> None:
+    """Write files into the (unmounted) image; parent directories must exist."""
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, (path, content) in enumerate(files.items()):
+            local = Path(tmp) / str(i)
+            local.write_bytes(content.encode() if isinstance(content, str) else content)
+            debugfs(disk, f"rm {path}", write=True)  # absent is fine: debugfs reports and goes on
+            debugfs(disk, f"write {local} {path}", write=True)
+
+
+def read_file(disk: Path, path: str) -> str | None:
+    """The text of ``path`` in the image, or None when it does not exist."""
+    res = subprocess.run(["debugfs", "-R", f"cat {path}", str(disk)], capture_output=True)
+    if b"File not found" in res.stderr:
+        return None
+    return res.stdout.decode(errors="replace")
+
+
+def read_tree(disk: Path, path: str, dest: Path) -> Path:
+    """Copy directory ``path`` out of the image into ``dest``; returns ``dest/<basename>``."""
+    dest.mkdir(parents=True, exist_ok=True)
+    debugfs(disk, f"rdump {path} {dest}")
+    return dest / Path(path).name
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--deb", type=Path, help="crashd .deb to install (default: base image only)")
+    parser.add_argument("--out", type=Path, help="make a session image in this directory")
+    parser.add_argument("--force", action="store_true", help="rebuild the base even when cached")
+    args = parser.parse_args(argv)
+    base = build_base(force=args.force)
+    print(base)
+    if args.out:
+        img = build_image(args.out, args.deb, base=base)
+        print(img.disk, img.kernel, img.initrd)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
