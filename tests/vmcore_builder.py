@@ -282,8 +282,20 @@ def _block_size(text_len: int) -> int:
     return (8 + text_len + 7) & ~7
 
 
-def lay_out_ring(msgs: list[Msg], base_va: int, count_bits: int, size_bits: int) -> tuple[Ring, dict[int, bytes]]:
+def lay_out_ring(
+    msgs: list[Msg],
+    base_va: int,
+    count_bits: int,
+    size_bits: int,
+    *,
+    first_id: int | None = None,
+    first_lpos: int | None = None,
+    wrap_exact: bool = False,
+) -> tuple[Ring, dict[int, bytes]]:
     """Place ``msgs`` as the kernel would after boot (ids/lpos from their initial values).
+
+    ``first_id``/``first_lpos`` start elsewhere (e.g. just below 2^32, 2^62 or 2^64) to test
+    overflow; ``wrap_exact`` wraps a block that ends exactly at the array end (pre-6.18 kernels).
 
     Returns the ring description and ``{va: bytes}`` writes for desc, info and data arrays.
     """
@@ -293,8 +305,9 @@ def lay_out_ring(msgs: list[Msg], base_va: int, count_bits: int, size_bits: int)
     desc = bytearray(nd * 24)
     info = bytearray(nd * 88)
     data = bytearray(nt)
-    first_id = ((1 << 32) - nd - 1 + 1) & ((1 << 62) - 1)
-    lpos = (-nt) & U64
+    if first_id is None:
+        first_id = ((1 << 32) - nd - 1 + 1) & ((1 << 62) - 1)
+    lpos = (-nt) & U64 if first_lpos is None else first_lpos & U64
     tail_lpos = lpos
     for i, m in enumerate(msgs):
         rid = (first_id + i) & ((1 << 62) - 1)
@@ -306,7 +319,7 @@ def lay_out_ring(msgs: list[Msg], base_va: int, count_bits: int, size_bits: int)
         else:
             size = _block_size(len(m.text))
             begin = lpos
-            if (begin & (nt - 1)) + size > nt:  # does not fit before the end: wrap to 0
+            if (begin & (nt - 1)) + size > nt or (wrap_exact and (begin & (nt - 1)) + size == nt):  # does not fit before the end: wrap to 0
                 struct.pack_into("<Q", data, begin & (nt - 1), rid)
                 start = 0
                 nxt = ((begin | (nt - 1)) + 1 + size) & U64
@@ -361,20 +374,24 @@ def build_machine(
     crash_time: int | None = 1_720_000_000,
     arch: str = "x86_64",
     cpus: Sequence[tuple[int, int, int]] | None = None,
+    size_bits: int | None = None,
+    **ring_opts: int | bool,
 ) -> tuple[Machine, str]:
     """A crashed kernel whose lockless ring (linear map) holds ``messages``.
 
     ``cpus`` = [(pid, pc, sp), ...] for the PRSTATUS notes (default: two CPUs, pid 0 and 1234).
+    ``ring_opts`` go to :func:`lay_out_ring` (first_id, first_lpos, wrap_exact).
     Returns (machine, expected vmcore-dmesg text).
     """
     msgs = as_msgs(messages)
     count_bits = _bits_for(len(msgs) + 1, 4)
     need = sum(_block_size(len(m.text)) for m in msgs if m.text)
-    size_bits = _bits_for(need + 8, 9)
+    if size_bits is None:
+        size_bits = _bits_for(need + 8, 9)
     x86 = arch == "x86_64"
     img_va, img_pa = (IMG_VA, IMG_PA) if x86 else (A64_IMG_VA, A64_IMG_PA)
     dm_va, dm_pa = (DM_VA, DM_PA) if x86 else (A64_DM_VA, A64_DM_PA)
-    ring, writes = lay_out_ring(msgs, dm_va, count_bits, size_bits)
+    ring, writes = lay_out_ring(msgs, dm_va, count_bits, size_bits, **ring_opts)  # type: ignore[arg-type]
     dm_size = ((ring.data_va - dm_va) + (1 << size_bits) + PAGE - 1) & ~(PAGE - 1)
     img = Segment(img_pa, img_va, bytearray(0x4000))
     dm = Segment(dm_pa, dm_va, bytearray(dm_size))
