@@ -22,6 +22,7 @@ import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 U64 = 0xFFFF_FFFF_FFFF_FFFF
 START_KERNEL_MAP = 0xFFFF_FFFF_8000_0000
@@ -494,12 +495,12 @@ def vector_a(*, head_id: int = 0x2, tail_id: int = 0x3FFFFFFFFFFFFFF4) -> Machin
     struct.pack_into("<Q", text, 0xB8, 0x1)
     text[0xC0 : 0xC0 + len(_A_ROWS[1][9])] = _A_ROWS[1][9]
     dm.put(DM_VA + 0x1000, bytes(text))
-    info = vmcoreinfo_x86_64("6.8.0-synth", IMG_VA, 1720000000)
+    vmcoreinfo = vmcoreinfo_x86_64("6.8.0-synth", IMG_VA, 1720000000)
     notes = [
         prstatus_x86_64(0, 0xFFFFFFFF9FC3A1B2, 0xFFFFFFFFA0403E38),
         prstatus_x86_64(1234, 0xFFFFFFFF9F8A1236, 0xFFFFC90001A3FD88),
     ]
-    return Machine("x86_64", [img, dm], info, notes, "6.8.0-synth")
+    return Machine("x86_64", [img, dm], vmcoreinfo, notes, "6.8.0-synth")
 
 
 def vector_e_log_buf(first: int = 0x80, nxt: int = 0x58) -> tuple[Machine, str]:
@@ -608,7 +609,7 @@ def _write_private(path: Path, data: bytes, total: int | None = None) -> None:
         os.close(fd)
 
 
-def write_elf(path: str | os.PathLike[str], m: Machine, *, truncate_to: float | int | None = None, **opts: object) -> int:
+def write_elf(path: str | os.PathLike[str], m: Machine, *, truncate_to: float | int | None = None, **opts: Any) -> int:
     """Write ``m`` as an ELF vmcore; returns the file size. ``truncate_to`` < 1 is a fraction."""
     data, holes = elf_bytes(m, **opts)  # type: ignore[arg-type]
     total = len(data) + sum(size for _, size in holes)
