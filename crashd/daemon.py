@@ -65,6 +65,7 @@ class Pending:
     first: float
     due: float
     events: int = 1
+    reload: bool = False  # load again even if the plan is unchanged (hotplug)
 
 
 def plan_files(plan: LoadPlan) -> list:
@@ -193,16 +194,21 @@ class Daemon:
 
     # --- inputs --------------------------------------------------------------
 
-    def request(self, reason: str, now: float, *, settle: bool = True, force: bool = False) -> None:
-        """Schedule an arm attempt; ``settle`` debounces, ``force`` skips backoff."""
+    def request(
+        self, reason: str, now: float, *, settle: bool = True, force: bool = False, reload: bool = False
+    ) -> None:
+        """Schedule an arm attempt; ``settle`` debounces, ``force`` skips backoff,
+        ``reload`` loads again even when the plan is unchanged (the kernel's view
+        of CPUs and memory, baked into the loaded headers, is what changed)."""
         delay = float(self.config.arm.settle) if (settle and self.config) else 0.0
         if force:
             self.retry_at = None
         if self.pending is None:
-            self.pending = Pending(reason, now, now + delay)
+            self.pending = Pending(reason, now, now + delay, reload=reload)
             return
         p = self.pending
         p.events += 1
+        p.reload = p.reload or reload
         if reason not in p.reason.split(", "):
             p.reason = f"{p.reason}, {reason}"
         if not settle:
@@ -217,7 +223,7 @@ class Daemon:
             return
         subsystems = sorted({e.subsystem for e in useful})
         for _ in useful:
-            self.request(f"{'/'.join(subsystems)} hotplug", now)
+            self.request(f"{'/'.join(subsystems)} hotplug", now, reload=True)
 
     def on_signal(self, signum: int, now: float) -> None:
         if signum == signal.SIGHUP:
@@ -256,7 +262,7 @@ class Daemon:
         p = self.pending
         if p is not None and now >= p.due and (self.retry_at is None or now >= self.retry_at):
             self.pending = None
-            self.attempt(p.reason, now)
+            self.attempt(p.reason, now, reload=p.reload)
         if self.watchdog and now >= self.next_watchdog:
             self.notifier.send("WATCHDOG=1")
             self.next_watchdog = now + self.watchdog
@@ -299,18 +305,18 @@ class Daemon:
 
     # --- arming --------------------------------------------------------------
 
-    def attempt(self, reason: str, now: float) -> bool:
+    def attempt(self, reason: str, now: float, reload: bool = False) -> bool:
         """One arm attempt; never raises for a problem of the machine."""
         try:
-            return self._attempt(reason, now)
+            return self._attempt(reason, now, reload)
         except ArmError as exc:
-            self._failed(reason, str(exc), exc.stderr, exc.argv, now)
+            self._failed(reason, str(exc), exc.stderr, exc.argv, now, reload)
         except Exception as exc:  # a bug must not kill the daemon; report and retry later
             log.exception("unexpected error while arming")
-            self._failed(reason, f"internal error: {exc}", "", [], now)
+            self._failed(reason, f"internal error: {exc}", "", [], now, reload)
         return False
 
-    def _attempt(self, reason: str, now: float) -> bool:
+    def _attempt(self, reason: str, now: float, reload: bool) -> bool:
         from crashd.readiness import assess
 
         cfg = self.config
@@ -340,7 +346,7 @@ class Daemon:
         plan = plan_for(self.paths, cfg, boot, readiness.file_load_required, self.arch)
         state = read_state(self.paths)
         if (
-            state is not None and state.armed and readiness.armed
+            not reload and state is not None and state.armed and readiness.armed
             and state.argv == load_argv(plan) and state.fingerprint == fingerprint(plan)
         ):
             # already loaded with exactly this plan (an earlier run, or 'crashd arm')
@@ -378,11 +384,11 @@ class Daemon:
         self.last_cause = None
         self._base_status = armed_status(release, reserved, since)
 
-    def _failed(self, reason: str, cause: str, stderr: str, argv: list[str], now: float) -> None:
+    def _failed(self, reason: str, cause: str, stderr: str, argv: list[str], now: float, reload: bool) -> None:
         self.armed_plan = None
         self.backoff = BACKOFF_FIRST if self.backoff == 0 else min(self.backoff * 2, BACKOFF_MAX)
         self.retry_at = now + self.backoff
-        self.pending = Pending(reason, now, self.retry_at)
+        self.pending = Pending(reason, now, self.retry_at, reload=reload)
         self._base_status = f"not armed: {cause}; retrying in {int(self.backoff)}s"
         if cause != self.last_cause:
             self.last_cause = cause

@@ -1,0 +1,272 @@
+"""The daemon's decisions, driven with a fake clock: debounce, backoff, reload, stop.
+
+Real collaborators except time: the fake kexec executable through the ToolRunner,
+a real notify socket, the pipe-fed hotplug source, a recording journal.
+"""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from crashd.armstate import clear_hold, read_state, set_hold
+from crashd.daemon import BACKOFF_FIRST, Daemon
+from crashd.hotplug import PipeSource
+from crashd.journal import Journal
+from crashd.kexec import crash_loaded
+from crashd.notify import Notifier
+from crashd.panic_policy import read_sysctl
+from crashd.paths import HostPaths
+from tests.fakeroot import GUEST_IOMEM, RELEASE, build_root, dev_machine, unarmed_guest
+from tests.unit.daemon.helpers import FakeClock, NotifyReceiver, fake_tools, loads
+
+POLL = 5.0
+
+
+class RecordingJournal(Journal):
+    def __init__(self) -> None:
+        super().__init__(None)
+        self.events: list[tuple[str, str, dict[str, Any]]] = []
+
+    def event(self, event: str, message: str, priority: int = 6, **fields: object) -> None:
+        self.events.append((event, message, dict(fields, priority=priority)))
+
+    def named(self, name: str) -> list[tuple[str, str, dict[str, Any]]]:
+        return [e for e in self.events if e[0] == name]
+
+
+class World:
+    def __init__(self, tmp: Path, files: dict, **fake: str):
+        self.paths: HostPaths = build_root(tmp / "root", files)
+        self.log = tmp / "kexec.log"
+        self.rx = NotifyReceiver(tmp)
+        self.clock = FakeClock()
+        self.hotplug = PipeSource()
+        self.journal = RecordingJournal()
+        self.tools = fake_tools(self.paths.root, self.log, **fake)
+        self.daemon = self.new_daemon()
+
+    def new_daemon(self, **kw: Any) -> Daemon:
+        return Daemon(self.paths, self.tools, notifier=Notifier(self.rx.name), journal=self.journal,
+                      hotplug=self.hotplug, clock=self.clock, poll=POLL, arch="x86_64", **kw)
+
+    def run_for(self, seconds: float, step: float = 0.5) -> None:
+        """Advance the fake clock, ticking like the event loop would."""
+        end = self.clock.now + seconds
+        while self.clock.now < end:
+            self.clock.advance(step)
+            self.daemon.tick(self.clock.now)
+
+    def config(self, name: str, text: str) -> None:
+        d = self.paths.config_dropins
+        d.mkdir(parents=True, exist_ok=True)
+        (d / name).write_text(text)
+
+
+@pytest.fixture
+def world(tmp_path: Path):
+    w = World(tmp_path, unarmed_guest())
+    yield w
+    w.rx.close()
+    w.hotplug.close()
+
+
+def test_start_arms_and_reports_ready(world: World) -> None:
+    world.daemon.start()
+    msgs = world.rx.drain()
+    ready = [m for m in msgs if m.get("READY") == "1"]
+    assert len(ready) == 1
+    assert ready[0]["STATUS"].startswith(f"armed: {RELEASE}, 256 MiB reserved, since ")
+    [argv] = loads(world.log)
+    assert any(a.startswith("--append=") and "systemd.unit=crashd-capture.target" in a for a in argv)
+    assert crash_loaded(world.paths) is True
+    [(_, _, fields)] = world.journal.named("armed")
+    assert fields["release"] == RELEASE and fields["reason"] == "start"
+    state = read_state(world.paths)
+    assert state is not None and state.armed and state.reason == "start" and state.argv[0] == "kexec"
+
+
+def test_touching_the_initrd_rearms_once(world: World) -> None:
+    world.daemon.start()
+    initrd = world.paths.boot(f"initrd.img-{RELEASE}")
+    initrd.write_bytes(b"\x00new initrd\x00")
+    world.run_for(30)
+    assert len(loads(world.log)) == 2
+    [(_, message, fields)] = world.journal.named("rearmed")
+    assert f"/boot/initrd.img-{RELEASE} changed" in fields["reason"]
+
+
+def test_hotplug_storm_rearms_at_most_twice_and_ends_armed(world: World) -> None:
+    world.daemon.start()
+    for i in range(100):  # 100 events within one second
+        world.hotplug.inject("cpu" if i % 2 else "memory", "online", f"x{i}")
+        world.clock.advance(0.01)
+        world.daemon.on_hotplug(world.hotplug.drain(), world.clock.now)
+        world.daemon.tick(world.clock.now)
+    world.run_for(60)
+    rearms = len(loads(world.log)) - 1
+    assert 1 <= rearms <= 2
+    assert crash_loaded(world.paths) is True
+    assert world.rx.drain()[-1]["STATUS"].startswith("armed: ")
+
+
+def test_crash_hotplug_1_skips_rearm(world: World) -> None:
+    for sub in ("cpu", "memory"):
+        p = world.paths.sys("devices", "system", sub, "crash_hotplug")
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text("1\n")
+    world.daemon.start()
+    world.hotplug.inject("cpu", "online", "cpu3")
+    world.hotplug.inject("memory", "offline", "memory9")
+    world.daemon.on_hotplug(world.hotplug.drain(), world.clock.now)
+    world.run_for(30)
+    assert len(loads(world.log)) == 1
+
+
+def test_no_reservation_stays_up_explains_and_arms_when_it_appears(tmp_path: Path) -> None:
+    w = World(tmp_path, dev_machine(RELEASE))
+    w.daemon.start()
+    [ready] = [m for m in w.rx.drain() if m.get("READY") == "1"]
+    assert ready["STATUS"].startswith("not armed: no crashkernel reservation")
+    assert "crashkernel=256M" in ready["STATUS"]
+    w.run_for(60)
+    assert loads(w.log) == []
+    assert len(w.journal.named("arm_failed")) == 1  # once per distinct cause, not once per poll
+    assert w.journal.named("arm_failed")[0][2]["reason"] == "no_reservation"
+    # the reservation appears in the fake root
+    w.paths.kexec_crash_size.write_text(str(256 << 20) + "\n")
+    w.paths.iomem.write_text(GUEST_IOMEM)
+    w.run_for(POLL + 1)
+    assert len(loads(w.log)) == 1 and crash_loaded(w.paths) is True
+    assert w.rx.drain()[-1]["STATUS"].startswith("armed: ")
+
+
+def test_kexec_failure_backs_off_logs_once_per_cause_and_recovers(tmp_path: Path) -> None:
+    fail = tmp_path / "fail"
+    fail.write_text("kexec_load failed: Device or resource busy\n")
+    w = World(tmp_path, unarmed_guest(), FAKE_KEXEC_FAIL_FILE=str(fail))
+    w.daemon.start()
+    status = [m for m in w.rx.drain() if m.get("READY") == "1"][0]["STATUS"]
+    assert "Device or resource busy" in status and f"retrying in {int(BACKOFF_FIRST)}s" in status
+    assert len(loads(w.log)) == 1
+    w.run_for(BACKOFF_FIRST - 1)
+    assert len(loads(w.log)) == 1  # not before the backoff
+    w.run_for(2)
+    assert len(loads(w.log)) == 2
+    w.run_for(2 * BACKOFF_FIRST - 2)
+    assert len(loads(w.log)) == 2  # the second wait is longer
+    w.run_for(3)
+    assert len(loads(w.log)) == 3
+    failed = w.journal.named("arm_failed")
+    assert len(failed) == 1 and "Device or resource busy" in failed[0][2]["stderr"]
+    fail.write_text("Cannot load /boot/vmlinuz: Key was rejected by service\n")
+    w.run_for(60)
+    assert len(w.journal.named("arm_failed")) == 2  # a new cause is logged
+    state = read_state(w.paths)
+    assert state is not None and not state.armed and "Key was rejected" in (state.last_error or "")
+    fail.unlink()
+    w.run_for(400)
+    assert crash_loaded(w.paths) is True
+    assert w.rx.drain()[-1]["STATUS"].startswith("armed: ")
+
+
+def test_reload_with_broken_dropin_keeps_last_good_config(world: World) -> None:
+    world.config("10-warn.conf", "[panic]\non_warn = yes\n")
+    world.daemon.start()
+    assert read_sysctl(world.paths, "kernel.panic_on_warn") == "1"
+    world.rx.drain()
+    world.config("10-warn.conf", "[panic]\non_warn = no\n")
+    world.config("50-bad.conf", "# oops\n[arm]\nsettle = soon\n")
+    world.daemon.on_signal(signal.SIGHUP, world.clock.now)
+    msgs = world.rx.drain()
+    assert msgs[0].get("RELOADING") == "1"
+    ready = [m for m in msgs if m.get("READY") == "1"][-1]
+    assert "/etc/crashd.conf.d/50-bad.conf:3" in ready["STATUS"]
+    assert ready["STATUS"].startswith("armed: ")
+    assert read_sysctl(world.paths, "kernel.panic_on_warn") == "1"  # old config still in force
+    (world.paths.config_dropins / "50-bad.conf").unlink()
+    world.daemon.on_signal(signal.SIGHUP, world.clock.now)
+    assert read_sysctl(world.paths, "kernel.panic_on_warn") == "0"
+    assert "conf" not in world.rx.drain()[-1]["STATUS"]
+    assert len(loads(world.log)) == 1  # same plan: reloading did not re-load kexec
+
+
+def test_reload_with_changed_cmdline_rearms(world: World) -> None:
+    world.daemon.start()
+    world.config("20-cmd.conf", "[arm]\ncmdline_append = nr_cpus=1 irqpoll\n")
+    world.daemon.on_signal(signal.SIGHUP, world.clock.now)
+    calls = loads(world.log)
+    assert len(calls) == 2 and "udev.children-max" not in " ".join(calls[1])
+    assert world.journal.named("rearmed")[0][2]["reason"] == "configuration reloaded"
+
+
+def test_sigterm_restores_sysctls_and_leaves_kernel_loaded(world: World) -> None:
+    world.paths.sysctl("kernel.panic_on_oops").write_text("0\n")
+    world.daemon.start()
+    assert read_sysctl(world.paths, "kernel.panic_on_oops") == "1"
+    assert read_state(world.paths).sysctl_originals == {"kernel.panic_on_oops": "0"}  # type: ignore[union-attr]
+    world.rx.drain()
+    world.daemon.on_signal(signal.SIGTERM, world.clock.now)
+    assert world.rx.drain()[0].get("STOPPING") == "1"
+    assert read_sysctl(world.paths, "kernel.panic_on_oops") == "0"
+    assert crash_loaded(world.paths) is True  # unload_on_stop = no (default)
+    state = read_state(world.paths)
+    assert state is not None and state.armed and state.sysctl_originals == {}
+    assert not (world.paths.state_dir / "daemon.pid").exists()
+
+
+def test_unload_on_stop(world: World) -> None:
+    world.config("30-stop.conf", "[arm]\nunload_on_stop = yes\n")
+    world.daemon.start()
+    world.daemon.on_signal(signal.SIGTERM, world.clock.now)
+    assert crash_loaded(world.paths) is False
+    assert len(world.journal.named("disarmed")) == 1
+    assert read_state(world.paths).armed is False  # type: ignore[union-attr]
+
+
+def test_unloaded_behind_our_back_is_rearmed(world: World) -> None:
+    world.daemon.start()
+    world.paths.kexec_crash_loaded.write_text("0\n")
+    world.run_for(POLL + 1)
+    assert crash_loaded(world.paths) is True and len(loads(world.log)) == 2
+    assert world.journal.named("rearmed")[0][2]["reason"] == "capture kernel was unloaded"
+
+
+def test_restart_adopts_a_matching_load(world: World) -> None:
+    world.daemon.start()
+    world.daemon.on_signal(signal.SIGTERM, world.clock.now)
+    world.daemon = world.new_daemon()
+    world.daemon.start()
+    assert len(loads(world.log)) == 1
+    assert world.rx.drain()[-1]["STATUS"].startswith("armed: ")
+
+
+def test_hold_from_disarm_is_respected_until_arm(world: World) -> None:
+    world.daemon.start()
+    set_hold(world.paths, "crashd disarm")
+    world.paths.kexec_crash_loaded.write_text("0\n")  # what `crashd disarm` did
+    world.daemon.on_signal(signal.SIGHUP, world.clock.now)
+    world.run_for(30)
+    assert len(loads(world.log)) == 1
+    assert "disarmed" in world.rx.drain()[-1]["STATUS"]
+    clear_hold(world.paths)
+    world.run_for(POLL + 1)
+    assert len(loads(world.log)) == 2 and crash_loaded(world.paths) is True
+
+
+def test_watchdog_pings_when_enabled(world: World) -> None:
+    world.daemon = world.new_daemon(watchdog=10.0)
+    world.daemon.start()
+    world.run_for(25)
+    assert sum(1 for m in world.rx.drain() if m.get("WATCHDOG") == "1") >= 2
+
+
+def test_disabled_by_config(world: World) -> None:
+    world.config("40-off.conf", "[arm]\nenabled = no\n")
+    world.daemon.start()
+    status = [m for m in world.rx.drain() if m.get("READY") == "1"][0]["STATUS"]
+    assert status.startswith("not armed: disabled by [arm] enabled = no")
+    assert "40-off.conf:2" in status and loads(world.log) == []
