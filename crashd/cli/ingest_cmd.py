@@ -1,0 +1,42 @@
+"""``crashd ingest``: turn pstore records and saved dumps into crash records.
+
+Run by crashd-ingest.service once per boot. Exit status: 0 done (nothing new is
+fine), 1 a problem (full disk, a planted symlink, a mount failure) — whatever
+could be stored was stored, and pstore entries are only removed once stored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from crashd.cli import EXIT_FAILURE, EXIT_OK, Context
+
+
+def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
+    parser.epilog = "exit status: 0 ok, 1 failure"
+
+
+def run(verb: str, args: argparse.Namespace, ctx: Context) -> int:
+    from crashd.config import load_config
+    from crashd.errors import CrashdError
+    from crashd.ingest import Ingester
+    from crashd.journal import Journal
+
+    config = load_config(ctx.paths)
+    journal = Journal.detect()
+    try:
+        result = Ingester(ctx.paths, config, journal, ctx.tools).run()
+    except CrashdError as exc:
+        journal.event("ingest_failed", f"crash ingest failed: {exc}", priority=3)
+        raise
+    for name in result.created:
+        print(f"created {name}")
+    for name in result.removed:
+        print(f"removed {name} (retention)")
+    for problem in result.problems:
+        print(f"crashd ingest: {problem}", file=sys.stderr)
+    if result.problems:
+        journal.event("ingest_failed", "; ".join(result.problems), priority=4)
+        return EXIT_FAILURE
+    return EXIT_OK

@@ -1,0 +1,131 @@
+"""``crashd list``, ``crashd show ID``, ``crashd remove ID``: the crash records, as coredumpctl does for core dumps.
+
+ID is a record name or a unique prefix of one; an unknown or ambiguous ID is an
+error (exit 1) that says which.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from crashd.cli import EXIT_OK, Context
+from crashd.cli.output import print_json, print_table
+
+
+def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
+    if verb in ("show", "remove"):
+        parser.add_argument("id", metavar="ID", help="record name or a unique prefix of it")
+    if verb in ("list", "show"):
+        parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _row(name: str, meta: dict[str, Any] | None) -> dict[str, Any]:
+    """The summary coredumpctl-style listings show."""
+    meta = meta or {}
+    sources = meta.get("sources") or {}
+    panic = meta.get("panic") or {}
+    return {
+        "name": name,
+        "crash_time": meta.get("crash_time"),
+        "kind": meta.get("kind"),
+        "kernel": (meta.get("kernel") or {}).get("release"),
+        "signature": meta.get("signature"),
+        "panic_kind": panic.get("kind"),
+        "message": panic.get("message"),
+        "vmcore": bool(sources.get("vmcore")),
+        "pstore": bool(sources.get("pstore")),
+        "complete": meta.get("complete"),
+        "readable": bool(meta),
+    }
+
+
+def _yes(value: object) -> str:
+    return "-" if value is None else ("yes" if value else "no")
+
+
+def run(verb: str, args: argparse.Namespace, ctx: Context) -> int:
+    from crashd.store import list_records, read_metadata, remove_record, resolve_record
+
+    if verb == "list":
+        rows = [_row(r.name, r.metadata) for r in list_records(ctx.paths)]
+        if args.json:
+            print_json({"records": rows})
+            return EXIT_OK
+        if not rows:
+            print("No crash records.", file=sys.stderr)
+            return EXIT_OK
+        table = [
+            [
+                r["crash_time"] or r["name"][:15],
+                r["name"],
+                r["kind"] or "?",
+                r["kernel"] or "-",
+                r["signature"] or "-",
+                _yes(r["vmcore"]),
+                _yes(r["pstore"]),
+                _yes(r["complete"]),
+                (r["message"] or "-") if r["readable"] else "(metadata unreadable)",
+            ]
+            for r in rows
+        ]
+        print_table(table, ["TIME", "RECORD", "KIND", "KERNEL", "SIGNATURE", "VMCORE", "PSTORE", "COMPLETE", "PANIC"])
+        return EXIT_OK
+
+    path = resolve_record(ctx.paths, args.id)
+    if verb == "remove":
+        remove_record(path)
+        print(f"removed {path.name}")
+        return EXIT_OK
+
+    meta = read_metadata(path)
+    if args.json:
+        print_json({"record": path.name, "path": str(path), "metadata": meta})
+        return EXIT_OK
+    panic = meta.get("panic") or {}
+    kernel = meta.get("kernel") or {}
+    sources = meta.get("sources") or {}
+    lines = [
+        ("Record", path.name),
+        ("Path", str(path)),
+        ("Kind", meta.get("kind")),
+        ("Complete", _yes(meta.get("complete"))),
+        ("Crash time", meta.get("crash_time")),
+        ("Ingested", meta.get("ingested_at")),
+        ("Boot ID", meta.get("crashed_boot_id")),
+        ("Kernel", " ".join(str(v) for v in (kernel.get("release"), kernel.get("version")) if v)),
+        ("Machine", kernel.get("machine")),
+        ("Crash", panic.get("kind")),
+        ("Message", panic.get("message")),
+        (
+            "CPU/PID",
+            f"{panic.get('cpu')} / {panic.get('pid')} ({panic.get('comm')})" if panic.get("pid") is not None else None,
+        ),
+        ("PC", panic.get("pc_symbol") or panic.get("pc")),
+        ("Taint", panic.get("taint")),
+        ("Signature", meta.get("signature")),
+    ]
+    vm = sources.get("vmcore")
+    if vm:
+        lines.append(("Dump", f"{vm.get('file')} ({vm.get('format')}, complete: {_yes(vm.get('complete'))})"))
+        lines += [("Warning", w) for w in vm.get("warnings") or []]
+    for p in sources.get("pstore") or []:
+        lines.append(
+            ("pstore", f"{p.get('name')} {p.get('reason')} ({p.get('backend')}, {p.get('part_count')} part(s))")
+        )
+    width = max(len(k) for k, _ in lines)
+    for key, value in lines:
+        if value not in (None, ""):
+            print(f"{key.rjust(width)}: {value}")
+    trace = panic.get("call_trace") or []
+    if trace:
+        print(f"{'Call trace'.rjust(width)}:")
+        for frame in trace:
+            print(f"{'':>{width}}  {frame}")
+    files = meta.get("files") or {}
+    if files:
+        print(f"{'Files'.rjust(width)}:")
+        for name, info in files.items():
+            print(f"{'':>{width}}  {name} ({info.get('size')} bytes)")
+    return EXIT_OK
