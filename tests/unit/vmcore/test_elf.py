@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -90,7 +91,7 @@ def test_vector_b_without_pml4_entry_names_the_descriptor_array(tmp_path: Path) 
         ({"filesz": {1: 0x1000}}, "text ring.*page excluded"),
     ],
 )
-def test_vector_c_missing_memory_says_why(tmp_path: Path, opts: dict[str, object], reason: str) -> None:
+def test_vector_c_missing_memory_says_why(tmp_path: Path, opts: dict[str, Any], reason: str) -> None:
     path = tmp_path / "c.elf"
     write_elf(path, vector_a(), **opts)
     text, warnings = dmesg_of(path)

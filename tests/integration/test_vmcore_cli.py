@@ -1,0 +1,205 @@
+"""``crashd dmesg`` and ``crashd inspect`` as a user runs them (subprocess)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.integration.cli import run_crashd
+from tests.vmcore_builder import VECTOR_A_EXPECTED, kdump_bytes, vector_a, write_elf, write_elf_vmcore
+
+REF = "x86_64-6.1-sysrq"
+
+
+@pytest.fixture
+def a_elf(tmp_path: Path) -> Path:
+    p = tmp_path / "a.elf"
+    write_elf(p, vector_a())
+    return p
+
+
+def _clean_failure(proc: object) -> None:
+    stderr = getattr(proc, "stderr", "")
+    assert "Traceback" not in stderr
+    assert stderr.startswith("crashd ")
+
+
+def test_dmesg_of_a_file(a_elf: Path) -> None:
+    proc = run_crashd(["dmesg", str(a_elf)])
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == VECTOR_A_EXPECTED
+    assert proc.stderr == ""
+
+
+def test_dmesg_style_dmesg(a_elf: Path) -> None:
+    proc = run_crashd(["dmesg", "--style", "dmesg", str(a_elf)])
+    assert proc.returncode == 0
+    assert "[    1.234567] line two\n" in proc.stdout
+
+
+def test_dmesg_of_a_record_directory_prefers_dmesg_txt(tmp_path: Path, a_elf: Path) -> None:
+    rec = tmp_path / "rec"
+    rec.mkdir()
+    (rec / "vmcore.kdump").write_bytes(kdump_bytes(vector_a()))
+    proc = run_crashd(["dmesg", str(rec)])
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == VECTOR_A_EXPECTED
+    (rec / "dmesg.txt").write_text("saved text\n")
+    proc = run_crashd(["dmesg", str(rec)])
+    assert (proc.returncode, proc.stdout) == (0, "saved text\n")
+
+
+def test_dmesg_of_an_empty_directory_fails_clearly(tmp_path: Path) -> None:
+    proc = run_crashd(["dmesg", str(tmp_path)])
+    assert proc.returncode == 1
+    assert "no dmesg.txt and no vmcore" in proc.stderr
+    _clean_failure(proc)
+
+
+def test_dmesg_of_a_foreign_file_fails_clearly(tmp_path: Path) -> None:
+    p = tmp_path / "notes.txt"
+    p.write_text("hello\n")
+    proc = run_crashd(["dmesg", str(p)])
+    assert proc.returncode == 1
+    assert "not a vmcore" in proc.stderr
+    _clean_failure(proc)
+
+
+def test_dmesg_of_an_unknown_record_id_fails_clearly(tmp_path: Path) -> None:
+    proc = run_crashd(["dmesg", "no-such-record-20990101"], root=tmp_path)
+    assert proc.returncode == 1
+    _clean_failure(proc)
+
+
+def test_dmesg_of_a_truncated_dump_prints_what_survives_and_exits_0(tmp_path: Path) -> None:
+    full = tmp_path / "full.elf"
+    expected = write_elf_vmcore(full, [f"line {i:03d} " + "z" * 70 for i in range(300)])
+    cut = tmp_path / "cut.elf"
+    cut.write_bytes(full.read_bytes()[:-8192])
+    proc = run_crashd(["dmesg", str(cut)])
+    assert proc.returncode == 0
+    assert "warning: the file is truncated" in proc.stderr
+    assert proc.stdout and expected.startswith(proc.stdout.splitlines(keepends=True)[0])
+    assert len(proc.stdout) < len(expected)
+
+
+def test_dmesg_without_a_readable_ring_exits_1(tmp_path: Path) -> None:
+    p = tmp_path / "c1.elf"
+    write_elf(p, vector_a(), drop_segments=[1])
+    proc = run_crashd(["dmesg", str(p)])
+    assert proc.returncode == 1
+    assert "no kernel log" in proc.stderr and "descriptor array" in proc.stderr
+    _clean_failure(proc)
+
+
+def test_inspect_json_of_vector_a(a_elf: Path) -> None:
+    proc = run_crashd(["inspect", "--json", str(a_elf)])
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["version"] == 1
+    assert (data["format"], data["kernel_release"], data["machine"]) == ("elf", "6.8.0-synth", "x86_64")
+    assert (data["page_size"], data["crash_time"], data["kaslr_offset"]) == (4096, 1720000000, "0x1e000000")
+    assert data["complete"] is True
+    assert [c["pid"] for c in data["cpus"]] == [0, 1234]
+    crash = data["crash"]
+    assert crash["kind"] == "sysrq"
+    assert crash["message"].startswith("Kernel panic - not syncing: sysrq triggered crash")
+    assert (crash["cpu"], crash["pid"], crash["comm"]) == (1, 1234, "bash")
+    assert crash["signature"]
+
+
+@pytest.mark.xfail(reason="crashd.summary (ingest) takes the '---[ end Kernel panic' marker as the panic line")
+def test_inspect_panic_message_ignores_the_end_marker(a_elf: Path) -> None:
+    proc = run_crashd(["inspect", "--json", str(a_elf)])
+    assert json.loads(proc.stdout)["crash"]["message"] == "Kernel panic - not syncing: sysrq triggered crash"
+
+
+def test_inspect_of_a_truncated_dump_exits_0_and_says_incomplete(tmp_path: Path) -> None:
+    p = tmp_path / "t.elf"
+    write_elf(p, vector_a(), truncate_to=0.6)
+    proc = run_crashd(["inspect", "--json", str(p)])
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["complete"] is False
+    assert any("truncated" in w for w in data["warnings"])
+    assert any("dmesg unavailable" in w for w in data["warnings"])
+    human = run_crashd(["inspect", str(p)])
+    assert human.returncode == 0
+    assert "complete:" in human.stdout and "NO" in human.stdout and "warning: " in human.stdout
+
+
+def test_inspect_of_a_foreign_file_exits_1(tmp_path: Path) -> None:
+    p = tmp_path / "x"
+    p.write_bytes(b"\0" * 100)
+    proc = run_crashd(["inspect", str(p)])
+    assert proc.returncode == 1
+    _clean_failure(proc)
+
+
+def test_help_documents_exit_status() -> None:
+    for verb in ("dmesg", "inspect"):
+        proc = run_crashd([verb, "--help"])
+        assert proc.returncode == 0
+        assert "exit status: 0" in proc.stdout and "truncated" in proc.stdout
+
+
+# ------------------------------------------------------------------ real reference dumps
+
+
+@pytest.fixture(scope="module")
+def ref_elf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.conftest import SHARED
+
+    src = SHARED / "vmcores" / f"{REF}.elf.zst"
+    if not src.is_file():
+        pytest.skip(f"reference vmcore not found at {src}")
+    import zstandard
+
+    out = tmp_path_factory.mktemp("ref") / f"{REF}.elf"
+    with src.open("rb") as fin, out.open("wb") as fout:
+        reader = zstandard.ZstdDecompressor().stream_reader(fin)
+        while chunk := reader.read(1 << 20):
+            fout.write(chunk)
+    return out
+
+
+@pytest.mark.parametrize("suffix", ["elf", "kdump-zlib", "kdump-lzo", "flat"])
+def test_reference_dmesg_is_byte_identical(shared_vmcores: Path, ref_elf: Path, suffix: str) -> None:
+    path = ref_elf if suffix == "elf" else shared_vmcores / f"{REF}.{suffix}"
+    proc = run_crashd(["dmesg", str(path)])
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == (shared_vmcores / f"{REF}.vmcore-dmesg.txt").read_text()
+
+
+@pytest.mark.parametrize("suffix", ["elf", "kdump-zlib"])
+def test_reference_inspect_json(shared_vmcores: Path, ref_elf: Path, suffix: str) -> None:
+    path = ref_elf if suffix == "elf" else shared_vmcores / f"{REF}.{suffix}"
+    proc = run_crashd(["inspect", "--json", str(path)])
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["kernel_release"] == "6.1.0-56-amd64"
+    crash = data["crash"]
+    assert crash["message"] == "Kernel panic - not syncing: sysrq triggered crash"
+    assert crash["kind"] == "sysrq"
+    assert (crash["cpu"], crash["pid"], crash["comm"]) == (0, 1, "init")
+    assert len(crash["signature"]) >= 8
+    assert data["complete"] is True
+
+
+def test_reference_truncated_elf(tmp_path: Path, shared_vmcores: Path, ref_elf: Path) -> None:
+    cut = tmp_path / "cut.elf"
+    with ref_elf.open("rb") as fin, cut.open("wb") as fout:
+        left = ref_elf.stat().st_size * 6 // 10
+        while left:
+            chunk = fin.read(min(left, 1 << 20))
+            fout.write(chunk)
+            left -= len(chunk)
+    proc = run_crashd(["dmesg", str(cut)])
+    assert proc.returncode == 0
+    assert "truncated" in proc.stderr
+    assert "Kernel panic - not syncing: sysrq triggered crash" in proc.stdout
+    inspect = run_crashd(["inspect", "--json", str(cut)])
+    assert inspect.returncode == 0
+    assert json.loads(inspect.stdout)["complete"] is False
