@@ -90,10 +90,11 @@ class Guest:
 
     def _read(self) -> None:
         assert self._proc is not None and self._proc.stdout is not None
+        fd = self._proc.stdout.fileno()
         buf = b""
         with self.log_path.open("a", errors="replace") as log:
             while True:
-                chunk = self._proc.stdout.read1(65536)
+                chunk = os.read(fd, 65536)
                 if not chunk:
                     break
                 now = time.monotonic() - self._start

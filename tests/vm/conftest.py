@@ -1,0 +1,54 @@
+"""Fixtures for the VM tests: one .deb and one session image per pytest session.
+
+Needs root (chroot, device nodes in the guest tree), mmdebstrap, QEMU and e2fsprogs; the
+tests are skipped with the reason when any is missing. Work files (images, console logs,
+results read back from the guest) go to ``$CRASHD_VM_WORK`` (default ``tests/vm/.work``);
+the base image is cached in ``$CRASHD_VM_CACHE`` (default ``/var/cache/crashd-vm``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+
+import pytest
+
+from tests.vm.lab import Lab, build_deb, work_dir
+
+_LABS: list[Lab] = []
+
+
+def _missing() -> str | None:
+    if os.geteuid() != 0:
+        return "VM tests need root (chroot into the guest tree, device nodes)"
+    for tool in ("mmdebstrap", "qemu-system-x86_64", "mkfs.ext4", "debugfs", "dpkg-buildpackage"):
+        if shutil.which(tool) is None:
+            return f"VM tests need {tool} (tests/run installs it)"
+    return None
+
+
+@pytest.fixture(scope="session")
+def lab() -> Iterator[Lab]:
+    reason = _missing()
+    if reason:
+        pytest.skip(reason)
+    root = work_dir()
+    if root.exists():
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
+    lab = Lab(root)
+    deb = build_deb(root / "deb")
+    lab.prepare(deb)
+    _LABS.append(lab)
+    yield lab
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for lab in _LABS:
+        terminalreporter.section("crashd VM figures")
+        for what, seconds in lab.timings.items():
+            terminalreporter.write_line(f"{what}: {seconds:.0f} s")
+        for line in lab.figures:
+            terminalreporter.write_line(line)
+        terminalreporter.write_line(f"console logs and results: {lab.root}")
