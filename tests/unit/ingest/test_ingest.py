@@ -1,0 +1,252 @@
+"""The ingest orchestrator against fake roots: linking, completeness, idempotence, safety."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from crashd.errors import UnsafePathError
+from tests.unit.ingest.scenario import (
+    BOOT_CRASHED,
+    PANIC,
+    Machine,
+    pstore_text,
+    sysrq_messages,
+)
+
+
+def test_pstore_only_record(tmp_path: Path, shared_pstore: Path) -> None:
+    m = Machine(tmp_path)
+    raw = (shared_pstore / "oops-then-panic" / "dmesg-ramoops-0").read_bytes()
+    m.pstore("dmesg-ramoops-0", raw)
+    result = m.ingest()
+    (rec,) = m.records()
+    assert result.created == [rec.name]
+    assert "-pstore-" in rec.name
+    meta = m.metadata(rec)
+    assert meta["kind"] == "pstore" and meta["complete"] is True
+    assert meta["panic"]["kind"] == "oops"
+    assert meta["panic"]["message"] == "BUG: kernel NULL pointer dereference, address: 0000000000000000"
+    assert meta["kernel"]["release"] == "6.1.0-56-amd64"
+    assert meta["crashed_boot_id"] is None and meta["capture"] is None
+    assert meta["sources"]["vmcore"] is None
+    assert meta["sources"]["pstore"][0]["name"] == "dmesg-ramoops-0"
+    assert meta["sources"]["pstore"][0]["reason"] == "Oops"
+    assert (rec / "pstore" / "dmesg-ramoops-0").read_bytes() == raw
+    assert meta["files"]["pstore/dmesg-ramoops-0"]["size"] == len(raw)
+    assert not (rec / "dmesg.txt").read_text().startswith("<")
+    assert not (m.paths.pstore / "dmesg-ramoops-0").exists()  # unlinked after the durable copy
+    assert [e[0] for e in m.journal.events] == ["record_created"]
+    event, message, fields = m.journal.events[0]
+    assert message == meta["panic"]["message"]
+    assert fields["record"] == rec.name and fields["signature"] == meta["signature"]
+    assert fields["kernel"] == "6.1.0-56-amd64"
+
+
+def test_modes_and_keys_sorted(tmp_path: Path) -> None:
+    m = Machine(tmp_path)
+    m.capture()
+    m.ingest()
+    (rec,) = m.records()
+    assert stat.S_IMODE(os.stat(m.store).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(rec).st_mode) == 0o700
+    for p in rec.rglob("*"):
+        assert stat.S_IMODE(os.lstat(p).st_mode) == (0o700 if p.is_dir() else 0o600), p
+    text = (rec / "metadata.json").read_text()
+    meta = m.metadata(rec)
+    assert list(meta) == sorted(meta)
+    assert text.index('"capture"') < text.index('"schema"')
+
+
+def test_capture_becomes_kdump_record_and_spool_is_emptied(tmp_path: Path) -> None:
+    m = Machine(tmp_path)
+    d = m.capture()
+    m.ingest()
+    (rec,) = m.records()
+    assert "-kdump-" in rec.name and rec.name.startswith("20240703T")  # CRASHTIME 1720000000
+    meta = m.metadata(rec)
+    assert meta["complete"] is True
+    assert meta["crashed_boot_id"] == BOOT_CRASHED
+    assert meta["crash_time"] == "2024-07-03T09:46:40Z"
+    assert meta["kernel"]["release"] == "6.1.0-56-amd64" and meta["kernel"]["machine"] == "x86_64"
+    assert meta["panic"]["kind"] == "sysrq" and meta["panic"]["message"] == PANIC
+    assert meta["sources"]["vmcore"]["format"] == "elf"
+    assert meta["capture"]["collector"] == "copy"
+    assert set(meta["files"]) == {"capture.json", "dmesg.txt", "vmcore"}
+    assert "sysrq: Trigger a crash" in (rec / "dmesg.txt").read_text()  # derived from the dump
+    assert not d.exists()
+
+
+def test_same_boot_links_pstore_and_vmcore(tmp_path: Path) -> None:
+    m = Machine(tmp_path)
+    m.last_boot(BOOT_CRASHED)
+    m.capture(messages=sysrq_messages(5.5))
+    m.pstore("dmesg-ramoops-0", pstore_text(sysrq_messages(7.25)))  # another uptime: no proof by text
+    m.ingest()
+    (rec,) = m.records()
+    meta = m.metadata(rec)
+    assert meta["kind"] == "kdump+pstore" and "-kdump+pstore-" in rec.name
+    assert (rec / "pstore" / "dmesg-ramoops-0").exists() and (rec / "vmcore").exists()
+
+
+def test_other_boot_and_other_time_stay_apart(tmp_path: Path) -> None:
+    m = Machine(tmp_path)
+    m.last_boot("22222222222222222222222222222222")
+    m.capture(messages=sysrq_messages(5.5))
+    m.pstore("dmesg-ramoops-0", pstore_text(sysrq_messages(7.25)), mtime=1_000_000_000)
+    m.ingest()
+    assert sorted(r.name.split("-")[1] for r in m.records()) == ["kdump", "pstore"]
+
+
+def test_identical_log_line_links_without_boot_note(tmp_path: Path) -> None:
+    m = Machine(tmp_path)
+    m.capture(messages=sysrq_messages(5.5))
+    m.pstore("dmesg-ramoops-0", pstore_text(sysrq_messages(5.5)), mtime=1_000_000_000)
+    m.ingest()
+    (rec,) = m.records()
+    assert m.metadata(rec)["kind"] == "kdump+pstore"
+
+
+def test_close_crash_time_links(tmp_path: Path) -> None:
+    m = Machine(tmp_path)
+    m.capture(messages=sysrq_messages(5.5), crash_time=1_720_000_000)
+    m.pstore("dmesg-ramoops-0", pstore_text(sysrq_messages(6.0)), mtime=1_720_000_030)
+    m.ingest()
+    assert [m.metadata(r)["kind"] for r in m.records()] == ["kdump+pstore"]
+
+
+def test_contradicting_crash_lines_never_link(tmp_path: Path, shared_pstore: Path) -> None:
+    m = Machine(tmp_path)
+    m.last_boot(BOOT_CRASHED)
+    m.capture(messages=sysrq_messages(5.5))
+    # the same boot's earlier, non-fatal oops: its own record
+    m.pstore("dmesg-ramoops-0", (shared_pstore / "oops-then-panic" / "dmesg-ramoops-0").read_bytes())
+    m.pstore("dmesg-ramoops-1", (shared_pstore / "oops-then-panic" / "dmesg-ramoops-1").read_bytes())
+    m.ingest()
+    kinds = sorted((m.metadata(r)["kind"], m.metadata(r)["panic"]["kind"]) for r in m.records())
+    assert kinds == [("kdump+pstore", "sysrq"), ("pstore", "oops")]
+
+
+def test_interrupted_capture_is_kept_incomplete_without_invented_values(tmp_path: Path) -> None:
+    m = Machine(tmp_path)
+    d = m.capture(incomplete=True, raw_info=b'{"schema": 1, "collector": "co')
+    m.ingest()
+    (rec,) = m.records()
+    meta = m.metadata(rec)
+    assert meta["complete"] is False
+    assert meta["capture"] is None and meta["crashed_boot_id"] is None
+    assert any("incomplete" in w for w in meta["sources"]["vmcore"]["warnings"])
+    assert (rec / "capture.json").read_bytes() == b'{"schema": 1, "collector": "co'  # kept as found
+    assert meta["panic"]["message"] == PANIC  # what could be recovered
+    assert not d.exists()
+
+
+def test_missing_capture_json_and_truncated_dump(tmp_path: Path) -> None:
+    from tests.vmcore_builder import write_elf_vmcore
+
+    m = Machine(tmp_path)
+    d = m.capture(write_info=False)
+    write_elf_vmcore(d / "vmcore", sysrq_messages(), truncate_to=0.5)
+    m.ingest()
+    (rec,) = m.records()
+    meta = m.metadata(rec)
+    assert meta["complete"] is False and meta["capture"] is None
+    assert meta["sources"]["vmcore"]["warnings"]
+
+
+def test_foreign_dump_is_kept_with_the_warning(tmp_path: Path) -> None:
+    m = Machine(tmp_path)
+    d = m.capture(dmesg="[    1.0] Kernel panic - not syncing: from the spool\n")
+    (d / "vmcore").write_bytes(b"not a dump at all" * 10)
+    m.ingest()
+    (rec,) = m.records()
+    meta = m.metadata(rec)
+    assert (rec / "vmcore").read_bytes() == b"not a dump at all" * 10
+    assert meta["complete"] is False
+    assert any("not a vmcore" in w for w in meta["sources"]["vmcore"]["warnings"])
+    assert meta["panic"]["message"] == "Kernel panic - not syncing: from the spool"
+
+
+def test_rerun_creates_nothing_new(tmp_path: Path) -> None:
+    m = Machine(tmp_path, "[ingest]\nunlink_pstore = no\n")
+    m.capture()
+    m.pstore("dmesg-ramoops-0", pstore_text(sysrq_messages(9.0)), mtime=1_000_000_000)
+    first = m.ingest()
+    assert len(first.created) == 2
+    assert (m.paths.pstore / "dmesg-ramoops-0").exists()  # unlink_pstore = no
+    second = m.ingest()
+    assert second.created == [] and len(m.records()) == 2
+
+
+def test_pruned_record_is_not_ingested_again(tmp_path: Path) -> None:
+    m = Machine(tmp_path, "[ingest]\nunlink_pstore = no\n")
+    m.pstore("dmesg-ramoops-0", pstore_text(sysrq_messages(9.0)))
+    m.ingest()
+    from crashd.store import remove_record
+
+    remove_record(m.records()[0])
+    assert m.ingest().created == []
+
+
+def test_systemd_pstore_archive_is_read_not_deleted(tmp_path: Path) -> None:
+    m = Machine(tmp_path)
+    arch = m.paths.systemd_pstore_archive / "1720000000" / "001"
+    arch.mkdir(parents=True)
+    (arch / "dmesg-efi-172000000001001").write_bytes(b"Panic#1 Part1\n<0>[ 3.0] Kernel panic - not syncing: newest\n")
+    (arch / "dmesg-efi-172000000002001").write_bytes(b"Panic#1 Part2\n<6>[ 2.0] older\n")
+    (arch / "dmesg.txt").write_text("systemd's own join\n")
+    m.ingest()
+    (rec,) = m.records()
+    meta = m.metadata(rec)
+    assert meta["sources"]["pstore"][0]["part_count"] == 2
+    assert meta["crash_time"] == "2024-07-03T09:46:40Z"
+    assert (arch / "dmesg-efi-172000000001001").exists()
+    assert m.ingest().created == []
+
+
+def test_pstore_disabled(tmp_path: Path) -> None:
+    m = Machine(tmp_path, "[ingest]\npstore = no\n")
+    m.pstore("dmesg-ramoops-0", pstore_text(sysrq_messages()))
+    assert m.ingest().created == []
+    assert (m.paths.pstore / "dmesg-ramoops-0").exists()
+
+
+def test_symlink_planted_in_spool_is_refused_by_name(tmp_path: Path) -> None:
+    m = Machine(tmp_path)
+    d = m.capture()
+    (d / "vmcore").unlink()
+    (d / "vmcore").symlink_to("/etc/shadow")
+    m.pstore("dmesg-ramoops-0", pstore_text(sysrq_messages(9.0)), mtime=1_000_000_000)
+    with pytest.raises(UnsafePathError, match=str(d / "vmcore")):
+        m.ingest()
+    # the rest was still stored; the planted link is left alone
+    assert [r.name.split("-")[1] for r in m.records()] == ["pstore"]
+    assert (d / "vmcore").is_symlink()
+
+
+def test_symlink_in_place_of_the_store_is_refused(tmp_path: Path) -> None:
+    m = Machine(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    m.store.parent.mkdir(parents=True, exist_ok=True)
+    m.store.symlink_to(elsewhere)
+    m.pstore("dmesg-ramoops-0", pstore_text(sysrq_messages()))
+    with pytest.raises(UnsafePathError, match="crash"):
+        m.ingest()
+    assert (m.paths.pstore / "dmesg-ramoops-0").exists()
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_symlink_planted_in_a_staging_directory_is_refused(tmp_path: Path) -> None:
+    m = Machine(tmp_path)
+    d = m.capture()
+    staging = m.store / f".spool-{d.name}.incomplete"
+    staging.mkdir(parents=True)
+    (staging / "vmcore").symlink_to(tmp_path / "victim")
+    with pytest.raises(UnsafePathError, match="vmcore"):
+        m.ingest()
+    assert (d / "vmcore").exists()
+    assert not (tmp_path / "victim").exists()
