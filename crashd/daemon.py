@@ -98,9 +98,11 @@ def arm_state(paths: HostPaths, plan: LoadPlan, release: str, reason: str, **ext
     )
 
 
-def armed_status(release: str | None, reserved: int | None, since: datetime) -> str:
+def armed_status(release: str | None, reserved: int | None, since: datetime, note: str = "") -> str:
+    """``armed: 6.1.0-56-amd64, 256 MiB reserved, since 12:03:04 (re-armed: …)``."""
     size = f", {reserved >> 20} MiB reserved" if reserved else ""
-    return f"armed: {release or 'unknown release'}{size}, since {since.strftime('%H:%M:%S')}"
+    tail = f" ({note})" if note else ""
+    return f"armed: {release or 'unknown release'}{size}, since {since.strftime('%H:%M:%S')}{tail}"
 
 
 class Daemon:
@@ -372,17 +374,20 @@ class Daemon:
         notifiers = post_notifiers(self.paths)
         if notifiers is not None and first:
             log.info("crash_kexec_post_notifiers=%s (left as is)", "Y" if notifiers else "N")
-        self._armed(plan, boot.release, reserved, datetime.now())
+        self._armed(plan, boot.release, reserved, datetime.now(), "" if first else f"re-armed: {reason}")
         return True
 
-    def _armed(self, plan: LoadPlan, release: str, reserved: int | None, since: datetime) -> None:
+    def _armed(self, plan: LoadPlan, release: str, reserved: int | None, since: datetime, note: str = "") -> None:
+        same = self.armed_plan == plan
         self.armed_plan = plan
         self.armed_release = release
         self.watch.reset(plan_files(plan))
         self.retry_at = None
         self.backoff = 0.0
         self.last_cause = None
-        self._base_status = armed_status(release, reserved, since)
+        if not note and same and self._base_status.startswith("armed: "):
+            return  # adopting what we already report: keep its note
+        self._base_status = armed_status(release, reserved, since, note)
 
     def _failed(self, reason: str, cause: str, stderr: str, argv: list[str], now: float, reload: bool) -> None:
         self.armed_plan = None

@@ -6,10 +6,12 @@ import json
 import os
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from crashd.paths import HostPaths
 from crashd.tools import ToolRunner
+from tests.fakeroot import build_root
 
 FAKES = Path(__file__).resolve().parents[2] / "fakes"
 
@@ -101,3 +103,9 @@ class FakeClock:
     def advance(self, seconds: float) -> float:
         self.now += seconds
         return self.now
+
+
+def make_root(base: Path, files: Mapping[str, str | bytes | None]) -> HostPaths:
+    """``build_root`` for any mapping (presets are typed without ``None``)."""
+    table: dict[str, str | bytes | None] = dict(files)
+    return build_root(base, table)

@@ -24,14 +24,14 @@ from crashd.hotplug import HotplugEvent, PipeSource, relevant
 from crashd.notify import Notifier, socket_address, watchdog_interval
 from crashd.panic_policy import PanicPolicy, post_notifiers, read_sysctl
 from crashd.watch import FileWatch
-from tests.fakeroot import build_root, unarmed_guest
-from tests.unit.daemon.helpers import NotifyReceiver
+from tests.fakeroot import unarmed_guest
+from tests.unit.daemon.helpers import NotifyReceiver, make_root
 
 # --- panic policy -----------------------------------------------------------
 
 
 def test_policy_applies_remembers_and_restores(tmp_path: Path) -> None:
-    paths = build_root(tmp_path, unarmed_guest())
+    paths = make_root(tmp_path, unarmed_guest())
     paths.sysctl("kernel.panic_on_oops").write_text("0\n")
     cfg = replace(default_config().panic, on_oops=True, softlockup=True, timeout=30)
     policy = PanicPolicy(paths)
@@ -47,7 +47,7 @@ def test_policy_applies_remembers_and_restores(tmp_path: Path) -> None:
 
 
 def test_policy_keep_leaves_values_and_reload_to_keep_restores(tmp_path: Path) -> None:
-    paths = build_root(tmp_path, unarmed_guest())
+    paths = make_root(tmp_path, unarmed_guest())
     keep_all = replace(default_config().panic, on_oops=None)
     policy = PanicPolicy(paths)
     assert policy.apply(keep_all) == []
@@ -58,7 +58,7 @@ def test_policy_keep_leaves_values_and_reload_to_keep_restores(tmp_path: Path) -
 
 
 def test_restore_does_not_clobber_an_administrators_change(tmp_path: Path) -> None:
-    paths = build_root(tmp_path, unarmed_guest())
+    paths = make_root(tmp_path, unarmed_guest())
     policy = PanicPolicy(paths)
     policy.apply(replace(default_config().panic, on_warn=True))
     paths.sysctl("kernel.panic_on_warn").write_text("0\n")  # someone ran sysctl -w
@@ -72,7 +72,7 @@ def test_restore_does_not_clobber_an_administrators_change(tmp_path: Path) -> No
 
 
 def test_missing_sysctl_is_reported_not_created(tmp_path: Path) -> None:
-    paths = build_root(tmp_path, unarmed_guest())
+    paths = make_root(tmp_path, unarmed_guest())
     paths.sysctl("kernel.hardlockup_panic").unlink()
     changes = PanicPolicy(paths).apply(replace(default_config().panic, hardlockup=True))
     assert [c.error for c in changes if c.name == "kernel.hardlockup_panic"] == ["not present in this kernel"]
@@ -80,7 +80,7 @@ def test_missing_sysctl_is_reported_not_created(tmp_path: Path) -> None:
 
 
 def test_post_notifiers_reported(tmp_path: Path) -> None:
-    paths = build_root(tmp_path, unarmed_guest())
+    paths = make_root(tmp_path, unarmed_guest())
     assert post_notifiers(paths) is False
     paths.sys("module", "kernel", "parameters", "crash_kexec_post_notifiers").write_text("Y\n")
     assert post_notifiers(paths) is True
@@ -130,7 +130,7 @@ def test_pipe_source_delivers_events_in_order() -> None:
 
 
 def test_relevant_skips_subsystems_the_kernel_handles(tmp_path: Path) -> None:
-    paths = build_root(tmp_path, unarmed_guest())
+    paths = make_root(tmp_path, unarmed_guest())
     events = [HotplugEvent("cpu", "online", "cpu1"), HotplugEvent("memory", "offline", "memory32"),
               HotplugEvent("cpu", "change", "cpu1")]
     assert relevant(events, paths) == events[:2]
@@ -164,7 +164,7 @@ def test_watch_sees_touch_replace_and_removal(tmp_path: Path) -> None:
 
 
 def test_state_round_trip_is_atomic(tmp_path: Path) -> None:
-    paths = build_root(tmp_path, unarmed_guest())
+    paths = make_root(tmp_path, unarmed_guest())
     assert read_state(paths) is None
     s = ArmState(armed=True, kernel="/boot/vmlinuz", cmdline="a b", since="2026-01-01T00:00:00+00:00",
                  reason="start", argv=["kexec", "-p"], sysctl_originals={"kernel.panic": "0"})
@@ -175,7 +175,7 @@ def test_state_round_trip_is_atomic(tmp_path: Path) -> None:
 
 
 def test_unreadable_or_foreign_state_is_none(tmp_path: Path) -> None:
-    paths = build_root(tmp_path, unarmed_guest())
+    paths = make_root(tmp_path, unarmed_guest())
     paths.state_dir.mkdir(parents=True)
     state_path(paths).write_text("{not json")
     assert read_state(paths) is None
@@ -184,7 +184,7 @@ def test_unreadable_or_foreign_state_is_none(tmp_path: Path) -> None:
 
 
 def test_hold_and_pid_file(tmp_path: Path) -> None:
-    paths = build_root(tmp_path, unarmed_guest())
+    paths = make_root(tmp_path, unarmed_guest())
     assert not held(paths)
     set_hold(paths, "crashd disarm")
     assert held(paths) and clear_hold(paths) and not held(paths)

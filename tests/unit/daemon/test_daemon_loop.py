@@ -20,8 +20,8 @@ from crashd.kexec import crash_loaded
 from crashd.notify import Notifier
 from crashd.panic_policy import read_sysctl
 from crashd.paths import HostPaths
-from tests.fakeroot import GUEST_IOMEM, RELEASE, build_root, dev_machine, unarmed_guest
-from tests.unit.daemon.helpers import FakeClock, NotifyReceiver, fake_tools, loads
+from tests.fakeroot import GUEST_IOMEM, RELEASE, dev_machine, unarmed_guest
+from tests.unit.daemon.helpers import FakeClock, NotifyReceiver, fake_tools, loads, make_root
 
 POLL = 5.0
 
@@ -40,7 +40,7 @@ class RecordingJournal(Journal):
 
 class World:
     def __init__(self, tmp: Path, files: dict, **fake: str):
-        self.paths: HostPaths = build_root(tmp / "root", files)
+        self.paths: HostPaths = make_root(tmp / "root", files)
         self.log = tmp / "kexec.log"
         self.rx = NotifyReceiver(tmp)
         self.clock = FakeClock()

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from crashd.config import default_config, read_config
 from crashd.bootfiles import find_boot_files
+from crashd.config import default_config, read_config
 from crashd.kexec import (
     ArmError,
     Kexec,
@@ -21,8 +21,8 @@ from crashd.kexec import (
     split_cmdline,
     unload_argv,
 )
-from tests.fakeroot import RELEASE, build_root, unarmed_guest
-from tests.unit.daemon.helpers import fake_tools, kexec_calls
+from tests.fakeroot import RELEASE, unarmed_guest
+from tests.unit.daemon.helpers import fake_tools, kexec_calls, make_root
 
 BOOT_ID = "0f5c3b5e8c1e4a539d558c2ba3b7e1a2"
 
@@ -56,7 +56,7 @@ def test_remove_matches_bare_key_and_key_value_not_prefix() -> None:
 
 
 def test_boot_id_without_dashes(tmp_path: Path) -> None:
-    paths = build_root(tmp_path, unarmed_guest())
+    paths = make_root(tmp_path, unarmed_guest())
     assert read_boot_id(paths) == BOOT_ID
     paths.boot_id.write_text("garbage\n")
     with pytest.raises(ArmError, match="not a boot id"):
@@ -98,7 +98,7 @@ def test_arm32_configured_image_size_and_arm64_has_no_dtb() -> None:
 
 
 def test_plan_for_fake_root_and_file_load_modes(tmp_path: Path) -> None:
-    paths = build_root(tmp_path, unarmed_guest())
+    paths = make_root(tmp_path, unarmed_guest())
     cfg = default_config()
     boot = find_boot_files(paths, cfg.arm)
     plan = plan_for(paths, cfg, boot, file_load_required=False, arch="x86_64")
@@ -117,7 +117,7 @@ def _plan(paths) -> LoadPlan:
 
 
 def test_load_and_unload_flip_the_flag(tmp_path: Path) -> None:
-    paths = build_root(tmp_path / "root", unarmed_guest())
+    paths = make_root(tmp_path / "root", unarmed_guest())
     log = tmp_path / "kexec.log"
     kexec = Kexec(paths, fake_tools(paths.root, log))
     kexec.load(_plan(paths))
@@ -129,7 +129,7 @@ def test_load_and_unload_flip_the_flag(tmp_path: Path) -> None:
 
 
 def test_load_failure_carries_stderr(tmp_path: Path) -> None:
-    paths = build_root(tmp_path / "root", unarmed_guest())
+    paths = make_root(tmp_path / "root", unarmed_guest())
     kexec = Kexec(paths, fake_tools(paths.root, tmp_path / "log",
                                     FAKE_KEXEC_FAIL="kexec_file_load failed: Key was rejected by service"))
     with pytest.raises(ArmError, match="Key was rejected by service") as info:
@@ -139,7 +139,7 @@ def test_load_failure_carries_stderr(tmp_path: Path) -> None:
 
 
 def test_load_that_does_not_set_the_flag_is_a_failure(tmp_path: Path) -> None:
-    paths = build_root(tmp_path / "root", unarmed_guest())
+    paths = make_root(tmp_path / "root", unarmed_guest())
     kexec = Kexec(paths, fake_tools(paths.root, tmp_path / "log", FAKE_KEXEC_NOFLIP="1"))
     with pytest.raises(ArmError, match="kexec_crash_loaded is not 1"):
         kexec.load(_plan(paths))
@@ -148,7 +148,7 @@ def test_load_that_does_not_set_the_flag_is_a_failure(tmp_path: Path) -> None:
 def test_missing_kexec_is_an_arm_error(tmp_path: Path) -> None:
     from crashd.tools import ToolRunner
 
-    paths = build_root(tmp_path / "root", unarmed_guest())
+    paths = make_root(tmp_path / "root", unarmed_guest())
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(ArmError, match="not found"):
