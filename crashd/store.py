@@ -125,10 +125,12 @@ class Staging:
         self.path = store / f".{key}{STAGING_SUFFIX}"
         self.checkpoint = checkpoint
         ensure_dir(self.path)
-        for sub in self.path.iterdir():  # leftovers of a killed write
-            if sub.name.endswith(TMP_SUFFIX):
-                check_not_symlink(sub)
-                sub.unlink()
+        for dirpath, _dirs, filenames in os.walk(self.path):  # leftovers of a killed write
+            for fn in filenames:
+                if fn.endswith(TMP_SUFFIX):
+                    sub = Path(dirpath) / fn
+                    check_not_symlink(sub)
+                    sub.unlink()
 
     def has(self, name: str) -> bool:
         try:
@@ -155,6 +157,7 @@ class Staging:
                 os.fsync(fd)
             finally:
                 os.close(fd)
+            self.checkpoint(f"writing {name}")
             os.rename(tmp, final)
             fsync_dir(parent)
         except OSError as exc:
