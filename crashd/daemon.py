@@ -45,6 +45,7 @@ from crashd.kexec import ArmError, Kexec, LoadPlan, crash_loaded, crash_size, lo
 from crashd.notify import Notifier
 from crashd.panic_policy import PanicPolicy, post_notifiers
 from crashd.paths import HostPaths
+from crashd.readiness import Readiness, assess
 from crashd.settings import Config
 from crashd.tools import ToolRunner
 from crashd.watch import FileWatch, stamp
@@ -166,7 +167,10 @@ class Daemon:
         self._report_problems(report)
         self.config = report.config  # broken keys fall back to their defaults at start
         self._apply_policy()
-        write_pid(self.paths)
+        try:
+            write_pid(self.paths)
+        except OSError as exc:  # `crashd arm`/`disarm` then cannot signal us; not fatal
+            log.error("cannot write the pid file in %s: %s", self.paths.unhost(self.paths.state_dir), exc)
         self.request("start", now, settle=False)
         self.tick(now)
         self.notifier.send("READY=1", f"STATUS={self.status_text()}")
@@ -260,7 +264,10 @@ class Daemon:
             return
         if now >= self.next_poll:
             self.next_poll = now + self.poll
-            self._poll(now)
+            try:
+                self._poll(now)
+            except Exception:  # a bug here must not stop the daemon; try again next poll
+                log.exception("unexpected error while checking")
         p = self.pending
         if p is not None and now >= p.due and (self.retry_at is None or now >= self.retry_at):
             self.pending = None
@@ -319,8 +326,6 @@ class Daemon:
         return False
 
     def _attempt(self, reason: str, now: float, reload: bool) -> bool:
-        from crashd.readiness import assess
-
         cfg = self.config
         assert cfg is not None
         if self.holding:
@@ -332,17 +337,20 @@ class Daemon:
             return False
         readiness = assess(self.paths, self.tools, cfg)
         if not readiness.ready:
-            self.armed_plan = None
-            summary = readiness.summary()
-            self._base_status = summary
-            blocking = readiness.blocking()
-            code = blocking[0].reason if blocking else "not_ready"
-            if summary != self.last_cause:
-                self.last_cause = summary
-                log.warning("%s", summary)
-                self.journal.event("arm_failed", f"Capture kernel not armed: {summary.removeprefix('not armed: ')}",
-                                   priority=4, reason=code)
-                self._write_state(ArmState(armed=False, since=now_iso(), reason=reason, last_error=summary))
+            problem, code = blocking_problem(readiness)
+            if readiness.armed:
+                # something is loaded (our earlier load, or another tool's): it still
+                # catches a crash, but we cannot load a fresh one
+                self._base_status = f"armed, but cannot re-arm: {problem}"
+            else:
+                self.armed_plan = None
+                self._base_status = f"not armed: {problem}"
+            if problem != self.last_cause:
+                self.last_cause = problem
+                # the journal event is also the log line (it falls back to logging)
+                self.journal.event("arm_failed", f"Capture kernel not armed: {problem}", priority=4, reason=code)
+                if not readiness.armed:
+                    self._write_state(ArmState(armed=False, since=now_iso(), reason=reason, last_error=problem))
             return False
         boot = readiness.boot_files
         plan = plan_for(self.paths, cfg, boot, readiness.file_load_required, self.arch)
@@ -397,7 +405,6 @@ class Daemon:
         self._base_status = f"not armed: {cause}; retrying in {int(self.backoff)}s"
         if cause != self.last_cause:
             self.last_cause = cause
-            log.error("arming failed: %s", cause)
             self.journal.event("arm_failed", f"Arming the capture kernel failed: {cause}", priority=3,
                                reason="kexec_failed", stderr=stderr.strip() or None,
                                argv=" ".join(argv) or None)
@@ -473,6 +480,16 @@ class Daemon:
                 self.hotplug.close()
             self.notifier.close()
         return 0
+
+
+def blocking_problem(readiness: Readiness) -> tuple[str, str]:
+    """("<what> — <fix>", reason code) of the first check that blocks arming."""
+    blocking = readiness.blocking()
+    if not blocking:
+        return "not ready", "not_ready"
+    first = blocking[0]
+    what = first.title or first.reason
+    return (f"{what} — {first.hint}" if first.hint else what), first.reason
 
 
 def _parse_since(text: str | None) -> datetime:

@@ -147,7 +147,7 @@ def test_kexec_failure_is_reported_then_recovers(daemon_factory, tmp_path: Path)
     fail.unlink()
     d.wait(armed)
     assert d.stop() == 0
-    assert d.stderr.count("arming failed: kexec -p failed") == 1  # logged once for its cause
+    assert d.stderr.count("Arming the capture kernel failed: kexec -p failed") == 1  # once for its cause
 
 
 def test_reload_with_broken_dropin_keeps_last_good_and_names_file_line(daemon_factory) -> None:

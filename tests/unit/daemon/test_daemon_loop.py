@@ -270,3 +270,13 @@ def test_disabled_by_config(world: World) -> None:
     status = [m for m in world.rx.drain() if m.get("READY") == "1"][0]["STATUS"]
     assert status.startswith("not armed: disabled by [arm] enabled = no")
     assert "40-off.conf:2" in status and loads(world.log) == []
+
+
+def test_files_gone_after_arming_keep_the_load_and_say_so(world: World) -> None:
+    world.daemon.start()
+    world.paths.boot(f"initrd.img-{RELEASE}").unlink()
+    world.run_for(30)
+    status = world.rx.drain()[-1]["STATUS"]
+    assert status.startswith("armed, but cannot re-arm: ") and "update-initramfs" in status
+    assert crash_loaded(world.paths) is True and len(loads(world.log)) == 1
+    assert [e[2]["reason"] for e in world.journal.named("arm_failed")] == ["no_capture_initrd"]
