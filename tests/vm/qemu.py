@@ -134,7 +134,7 @@ class Guest:
         return rc
 
     def __enter__(self) -> Guest:
-        return self.start()
+        return self if self._proc is not None else self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.kill()
