@@ -22,7 +22,7 @@ from crashd.panic_policy import read_sysctl
 from crashd.paths import HostPaths
 from tests.fakeroot import GUEST_IOMEM, RELEASE, dev_machine, unarmed_guest
 from tests.integration.cli import REPO, run_crashd
-from tests.unit.daemon.helpers import FAKES, NotifyReceiver, fake_env, loads, make_root
+from tests.unit.daemon.helpers import FAKES, NotifyReceiver, fake_env, kexec_calls, loads, make_root
 
 TIMEOUT = 30.0
 
@@ -209,3 +209,24 @@ def test_arm_without_daemon_not_ready_exits_3(tmp_path: Path) -> None:
     assert "crashkernel" in out.stderr
     assert not (tmp_path / "log").exists()
     assert os.path.exists(paths.root)
+
+
+def test_arm_and_disarm_without_daemon(tmp_path: Path) -> None:
+    import json
+
+    paths = make_root(tmp_path / "root", unarmed_guest())
+    log = tmp_path / "log"
+    env = {"FAKE_KEXEC_ROOT": str(paths.root), "FAKE_KEXEC_LOG": str(log)}
+    out = run_crashd(["arm", "--json"], paths.root, f"{FAKES}:/usr/bin:/bin", env)
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["ok"] and data["daemon_pid"] is None
+    assert "systemd.unit=crashd-capture.target" in data["state"]["cmdline"]
+    assert crash_loaded(paths) is True
+    state = read_state(paths)
+    assert state is not None and state.reason == "crashd arm"
+    out = run_crashd(["disarm"], paths.root, f"{FAKES}:/usr/bin:/bin", env)
+    assert out.returncode == 0 and crash_loaded(paths) is False
+    assert kexec_calls(log)[-1] == ["-p", "-u"]
+    again = run_crashd(["disarm"], paths.root, f"{FAKES}:/usr/bin:/bin", env)
+    assert again.returncode == 0 and "nothing to unload" in again.stdout
