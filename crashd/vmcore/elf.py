@@ -152,3 +152,41 @@ class ElfVmcore:
             pa += n
             size -= n
         return bytes(out)
+
+    def read_phys_partial(self, pa: int, size: int) -> tuple[bytes, list[tuple[int, int, str]]]:
+        """One pass over the PT_LOADs: present bytes, and (start, end, why) for the rest."""
+        out = bytearray()
+        missing: list[tuple[int, int, str]] = []
+        pos = 0
+        while pos < size:
+            cur = pa + pos
+            best: Load | None = None
+            excluded = False
+            boundary = pa + size
+            for ld in self.loads:
+                for edge in (ld.paddr, ld.paddr + ld.filesz, ld.paddr + ld.memsz):
+                    if cur < edge < boundary:
+                        boundary = edge
+                if ld.paddr <= cur < ld.paddr + ld.memsz:
+                    if cur < ld.paddr + ld.filesz:
+                        if best is None or ld.paddr + ld.filesz > best.paddr + best.filesz:
+                            best = ld
+                    else:
+                        excluded = True
+            if best is not None:
+                n = min(pa + size, best.paddr + best.filesz) - cur
+                chunk = self.src.pread(best.offset + (cur - best.paddr), n)
+                out += chunk
+                if len(chunk) < n:
+                    out += bytes(n - len(chunk))
+                    missing.append((pos + len(chunk), pos + n, NotInDump.kind))
+            else:
+                n = boundary - cur
+                out += bytes(n)
+                kind = PageExcluded.kind if excluded else NotInDump.kind
+                if missing and missing[-1][1] == pos and missing[-1][2] == kind:
+                    missing[-1] = (missing[-1][0], pos + n, kind)
+                else:
+                    missing.append((pos, pos + n, kind))
+            pos += n
+        return bytes(out), missing

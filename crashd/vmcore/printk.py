@@ -18,9 +18,12 @@ from crashd.vmcore.vmcoreinfo import VmcoreInfo
 MAX_RING_BYTES = 1 << 30  # sanity bound on text rings / descriptor arrays
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class LogRecord:
-    """One printk record. ``raw`` keeps the bytes; ``text`` is them decoded (UTF-8, replaced)."""
+    """One printk record. ``raw`` keeps the bytes; ``text`` is them decoded (UTF-8, replaced).
+
+    Not frozen: a frozen dataclass's ``__init__`` costs several times more per record.
+    """
 
     seq: int
     ts_nsec: int
@@ -159,60 +162,58 @@ def read_lockless(tr: Translator, info: VmcoreInfo) -> tuple[list[LogRecord], li
     dev_len = info.length("printk_info_device") or 48
     id_bits = 8 * word - 2
     id_mask = (1 << id_bits) - 1
+    wcode = "Q" if word == 8 else "I"
+    desc_st = _layout(e, [(sv_off, wcode), (b_off, wcode), (n_off, wcode)], desc_sz)
+    info_fields = [(seq_off, "Q"), (ts_off, "Q"), (len_off, "H"), (len_off + 2, "B"), (len_off + 3, "B")]
+    if caller_off is not None:
+        info_fields.append((caller_off, "I"))
+    info_st = _layout(e, info_fields, info_sz)
+    sub_at = dev_off + sub_off if dev_off is not None and sub_off is not None else None
+    dev_at = dev_off + dev_dev_off if dev_off is not None and dev_dev_off is not None else None
+    little = e == "<"
+    lmask = (1 << (8 * word)) - 1
+    wmask_al = word - 1
     records: list[LogRecord] = []
     corrupt = 0
+    head = head_id & id_mask
     rid = tail_id & id_mask
     for _ in range(nd):
         idx = rid & (nd - 1)
-        do = idx * desc_sz
-        sv = struct.unpack_from(wfmt, descs, do + sv_off)[0]
-        state = sv >> id_bits
-        if damaged and (_hit(m_descs, do, desc_sz) or _hit(m_infos, idx * info_sz, info_sz)):
+        do, io = idx * desc_sz, idx * info_sz
+        sv, begin, nxt = desc_st.unpack_from(descs, do)
+        if damaged and (_hit(m_descs, do, desc_sz) or _hit(m_infos, io, info_sz)):
             lost_missing += 1
-        elif (sv & id_mask) == rid and state in (1, 2):
-            begin = struct.unpack_from(wfmt, descs, do + b_off)[0]
-            nxt = struct.unpack_from(wfmt, descs, do + n_off)[0]
-            io = idx * info_sz
-            seq = struct.unpack_from(e + "Q", infos, io + seq_off)[0]
-            ts = struct.unpack_from(e + "Q", infos, io + ts_off)[0]
-            text_len, facility, fl = struct.unpack_from(e + "HBB", infos, io + len_off)
-            caller = struct.unpack_from(e + "I", infos, io + caller_off)[0] if caller_off is not None else 0
-            if e == "<":
-                level, flags = fl >> 5, fl & 0x1F
-            else:
-                level, flags = fl & 7, fl >> 3
+        elif (sv & id_mask) == rid and (state := sv >> id_bits) in (1, 2):
+            vals = info_st.unpack_from(infos, io)
+            seq, ts, text_len, facility, fl = vals[:5]
+            caller = vals[5] if caller_off is not None else 0
+            level, flags = (fl >> 5, fl & 0x1F) if little else (fl & 7, fl >> 3)
             subsystem = device = ""
-            if dev_off is not None and sub_off is not None:
-                s = infos[io + dev_off + sub_off : io + dev_off + sub_off + sub_len]
-                subsystem = s.split(b"\0", 1)[0].decode("ascii", "replace")
-                if subsystem and dev_dev_off is not None:
-                    d = infos[io + dev_off + dev_dev_off : io + dev_off + dev_dev_off + dev_len]
-                    device = d.split(b"\0", 1)[0].decode("ascii", "replace")
-            where = locate_text(begin, nxt, size_bits, word)
-            lost = False
+            if sub_at is not None and infos[io + sub_at]:
+                subsystem = _cstr(infos, io + sub_at, sub_len)
+                if dev_at is not None:
+                    device = _cstr(infos, io + dev_at, dev_len)
+            span = (nxt - begin) & lmask
+            if not (begin | nxt) & wmask_al and 0 < span <= n and begin >> size_bits == ((nxt - 1) & lmask) >> size_bits:
+                where: tuple[int, int] | str | None = (begin & (n - 1), span)  # the common, unwrapped block
+            else:
+                where = locate_text(begin, nxt, size_bits, word)
             if where is None:
                 corrupt += 1
-                rid = (rid + 1) & id_mask
-                if rid == (head_id + 1) & id_mask:
-                    break
-                continue
-            if where == "empty":
-                raw = b""
-            elif where == "lost":
-                raw, lost = b"", True
+            elif where == "empty" or where == "lost":
+                records.append(LogRecord(seq, ts, level, facility, flags, caller, b"", subsystem, device,
+                                         _STATES[state], where == "lost"))
             else:
                 assert isinstance(where, tuple)
-                start, size = where
-                if damaged and _hit(m_data, start, word + min(text_len, size - word)):
+                first, size = where
+                tn = min(text_len, size - word)
+                if damaged and _hit(m_data, first, word + tn):
                     lost_missing += 1
-                    if rid == head_id & id_mask:
-                        break
-                    rid = (rid + 1) & id_mask
-                    continue
-                raw = data[start + word : start + word + min(text_len, size - word)]
-            records.append(LogRecord(seq, ts, level, facility, flags, caller, raw, subsystem, device,
-                                     "finalized" if state == 2 else "committed", lost))
-        if rid == head_id & id_mask:
+                else:
+                    records.append(LogRecord(seq, ts, level, facility, flags, caller,
+                                             data[first + word : first + word + tn], subsystem, device,
+                                             _STATES[state]))
+        if rid == head:
             break
         rid = (rid + 1) & id_mask
     else:
@@ -223,6 +224,29 @@ def read_lockless(tr: Translator, info: VmcoreInfo) -> tuple[list[LogRecord], li
     if corrupt:
         warnings.append(f"{corrupt} printk record(s) had invalid text positions and were skipped")
     return records, warnings
+
+
+_STATES = {1: "committed", 2: "finalized"}
+
+
+def _layout(endian: str, fields: list[tuple[int, str]], total: int) -> struct.Struct:
+    """A Struct reading ``fields`` ((offset, code), in the given order) from one array element."""
+    order = sorted(range(len(fields)), key=lambda i: fields[i][0])
+    if order != list(range(len(fields))):
+        raise VmcoreError("printk structure offsets in VMCOREINFO are not in the expected order")
+    fmt, pos = endian, 0
+    for off, code in fields:
+        if off < pos:
+            raise VmcoreError("printk structure offsets in VMCOREINFO overlap")
+        fmt += f"{off - pos}x{code}" if off > pos else code
+        pos = off + struct.calcsize("<" + code)
+    if pos > total:
+        raise VmcoreError("printk structure offsets in VMCOREINFO exceed the structure size")
+    return struct.Struct(fmt)
+
+
+def _cstr(buf: bytes, off: int, length: int) -> str:
+    return buf[off : off + length].split(b"\0", 1)[0].decode("ascii", "replace")
 
 
 def _hit(missing: list[tuple[int, int, str]], off: int, size: int) -> bool:

@@ -26,11 +26,15 @@ def render(records: Iterable[LogRecord], style: str = "vmcore-dmesg") -> str:
     """``vmcore-dmesg``: one prefix per record, inner newlines raw. ``dmesg``: prefix every line."""
     out: list[str] = []
     if style == "vmcore-dmesg":
+        # Prefixes are plain ASCII, so escaping the joined bytes once equals escaping each text.
+        parts: list[bytes] = []
         for r in records:
             if r.state == "legacy":
-                out.append(escape(r.raw) + "\n")
+                parts.append(r.raw + b"\n")
             else:
-                out.append(f"{timestamp(r.ts_nsec)} {escape(r.raw)}\n")
+                s, ns = divmod(r.ts_nsec, 1_000_000_000)
+                parts.append(b"[%5d.%06d] %s\n" % (s, ns // 1000, r.raw))
+        return escape(b"".join(parts))
     elif style == "dmesg":
         for r in records:
             if r.state == "legacy":

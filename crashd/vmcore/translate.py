@@ -65,26 +65,31 @@ class Translator:
 
     # ---------------------------------------------------------------- translation
     def va_to_pa(self, va: int) -> int:
+        return self.span(va)[0]
+
+    def span(self, va: int) -> tuple[int, int]:
+        """``(pa, n)``: ``va`` translates to ``pa`` and the next ``n`` bytes stay physically contiguous."""
         va &= self.mask
         for ld in self.vloads:
             if ld.vaddr <= va < ld.vaddr + ld.memsz:
-                return ld.paddr + (va - ld.vaddr)
+                return ld.paddr + (va - ld.vaddr), ld.vaddr + ld.memsz - va
         if self.machine == EM_X86_64:
             return self._x86_64(va)
         if self.machine == EM_AARCH64:
-            return self._arm64(va)
+            return self._arm64(va), 4096 - (va & 0xFFF)
         if self.machine == EM_ARM:
-            return self._arm(va)
+            return self._arm(va), 4096 - (va & 0xFFF)
         raise NotMapped(va, f"no translation for machine {self.machine} without p_vaddr")
 
-    def _x86_64(self, va: int) -> int:
+    def _x86_64(self, va: int) -> tuple[int, int]:
         image_size = self.info.number("KERNEL_IMAGE_SIZE") or (1 << 30)
         if START_KERNEL_MAP <= va < START_KERNEL_MAP + image_size and self.phys_base is not None:
-            return (va - START_KERNEL_MAP + self.phys_base) & U64
+            return (va - START_KERNEL_MAP + self.phys_base) & U64, START_KERNEL_MAP + image_size - va
         if self.info.symbol("init_top_pgt") is not None or self.info.symbol("init_level4_pgt") is not None:
-            return self._walk(va)
+            pa, page = self._walk(va)
+            return pa, page - (va & (page - 1))
         if self.linear_delta is not None:
-            return (va - self.linear_delta) & U64
+            return (va - self.linear_delta) & U64, 4096 - (va & 0xFFF)
         raise NotMapped(va, "no page tables and no linear-map mapping in the dump")
 
     def _root_pa(self) -> int:
@@ -100,11 +105,11 @@ class Translator:
             raise NotMapped(sym, "phys_base unknown")
         return (sym - START_KERNEL_MAP + self.phys_base) & U64
 
-    def _walk(self, va: int) -> int:
-        """x86_64 4/5-level walk; results cached per 2 MiB."""
+    def _walk(self, va: int) -> tuple[int, int]:
+        """x86_64 4/5-level walk -> (pa, leaf page size); large-page results cached per 2 MiB."""
         key = va >> 21
         if key in self._walk_cache:
-            return self._walk_cache[key] | (va & 0x1FFFFF)
+            return self._walk_cache[key] | (va & 0x1FFFFF), 1 << 21
         sme = self.info.number("sme_mask") or 0
         shifts = [39, 30, 21, 12]
         if self.info.number("pgtable_l5_enabled"):
@@ -118,11 +123,10 @@ class Translator:
             if shift in (30, 21) and entry & 0x80:
                 page_mask = (1 << shift) - 1
                 pa = (entry & X86_ADDR_MASK & ~page_mask) | (va & page_mask)
-                if shift == 21:
-                    self._walk_cache[key] = pa & ~0x1FFFFF
-                return pa
+                self._walk_cache[key] = pa & ~0x1FFFFF
+                return pa, 1 << 21
             table = entry & X86_ADDR_MASK
-        return table | (va & 0xFFF)
+        return table | (va & 0xFFF), 4096
 
     def _arm64(self, va: int) -> int:
         info = self.info
@@ -157,40 +161,40 @@ class Translator:
 
     # ---------------------------------------------------------------- reads
     def read_virt(self, va: int, size: int) -> bytes:
-        """``size`` bytes at ``va``; split per page so every page is translated on its own."""
+        """``size`` bytes at ``va``, one physical read per contiguous span."""
+        if size <= 0:
+            return b""
+        pa, n = self.span(va)
+        if n >= size:
+            return self.mem.read_phys(pa, size)
         out = bytearray()
         while size > 0:
-            n = min(size, 4096 - (va & 0xFFF))
-            pa = self.va_to_pa(va)
-            # consecutive pages that stay physically contiguous are read in one go
-            while n < size:
-                nxt_va = va + n
-                try:
-                    if self.va_to_pa(nxt_va) != pa + n:
-                        break
-                except NotMapped:
-                    break
-                n = min(size, n + 4096)
+            pa, n = self.span(va)
+            n = min(n, size)
             out += self.mem.read_phys(pa, n)
             va = (va + n) & self.mask
             size -= n
         return bytes(out)
 
     def read_virt_partial(self, va: int, size: int) -> tuple[bytes, list[tuple[int, int, str]]]:
-        """Like :meth:`read_virt` but unreadable pages become zeros, listed as (start, end, why)."""
+        """Like :meth:`read_virt` but unreadable ranges become zeros, listed as (start, end, why)."""
         out = bytearray()
         missing: list[tuple[int, int, str]] = []
         pos = 0
         while pos < size:
-            n = min(size - pos, 4096 - ((va + pos) & 0xFFF))
             try:
-                out += self.read_virt(va + pos, n)
+                pa, n = self.span(va + pos)
             except MemoryError_ as exc:
+                n = min(size - pos, 4096 - ((va + pos) & 0xFFF))
                 out += bytes(n)
-                if missing and missing[-1][1] == pos and missing[-1][2] == exc.kind:
-                    missing[-1] = (missing[-1][0], pos + n, exc.kind)
-                else:
-                    missing.append((pos, pos + n, exc.kind))
+                _note_missing(missing, pos, pos + n, exc.kind)
+                pos += n
+                continue
+            n = min(n, size - pos)
+            data, miss = read_phys_partial(self.mem, pa, n)
+            out += data
+            for s, e, kind in miss:
+                _note_missing(missing, pos + s, pos + e, kind)
             pos += n
         return bytes(out), missing
 
@@ -200,3 +204,30 @@ class Translator:
 
     def read_u32(self, va: int) -> int:
         return struct.unpack(self.endian + "I", self.read_virt(va, 4))[0]
+
+
+def _note_missing(missing: list[tuple[int, int, str]], start: int, end: int, kind: str) -> None:
+    if missing and missing[-1][1] == start and missing[-1][2] == kind:
+        missing[-1] = (missing[-1][0], end, kind)
+    else:
+        missing.append((start, end, kind))
+
+
+def read_phys_partial(mem: PhysMemory, pa: int, size: int) -> tuple[bytes, list[tuple[int, int, str]]]:
+    """Physical bytes with unreadable ranges zeroed and listed; uses the container's own
+    single-pass version when it has one, else goes page by page."""
+    own = getattr(mem, "read_phys_partial", None)
+    if own is not None:
+        return own(pa, size)  # type: ignore[no-any-return]
+    out = bytearray()
+    missing: list[tuple[int, int, str]] = []
+    pos = 0
+    while pos < size:
+        n = min(size - pos, 4096 - ((pa + pos) & 0xFFF))
+        try:
+            out += mem.read_phys(pa + pos, n)
+        except MemoryError_ as exc:
+            out += bytes(n)
+            _note_missing(missing, pos, pos + n, exc.kind)
+        pos += n
+    return bytes(out), missing
