@@ -72,7 +72,11 @@ def ensure_dir(path: Path, mode: int = 0o700) -> None:
     if not stat.S_ISDIR(st.st_mode):
         raise UnsafePathError(path, "is not a directory")
     if stat.S_IMODE(st.st_mode) != mode:
-        os.chmod(path, mode, follow_symlinks=False)
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | _OPEN_FLAGS)
+        try:
+            os.fchmod(fd, mode)
+        finally:
+            os.close(fd)
 
 
 def fsync_dir(path: Path) -> None:
@@ -109,6 +113,15 @@ def sha256_file(path: Path) -> tuple[int, str]:
     finally:
         os.close(fd)
     return size, h.hexdigest()
+
+
+def _private(path: Path) -> None:
+    """A moved-in file keeps its old mode: make it 0600 (never through a symlink)."""
+    fd = open_source(path)
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
 
 
 def _space_error(exc: OSError, path: Path) -> CrashdError | OSError:
@@ -200,6 +213,7 @@ class Staging:
             self._parent(name)
             try:
                 os.rename(src, self.path / name)
+                _private(self.path / name)
                 fsync_dir(self.path)
                 fsync_dir(src.parent)
                 self.checkpoint(f"moved {name}")

@@ -1,0 +1,114 @@
+"""``crashd ingest`` as a subprocess on a fake root with the real reference data (issue 5 acceptance)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fakeroot import build_root
+from tests.integration.cli import run_crashd
+from tests.unit.ingest.scenario import BOOT_CRASHED, capture_json
+
+PANIC = "Kernel panic - not syncing: sysrq triggered crash"
+
+
+def machine(tmp_path: Path, shared_pstore: Path, shared_vmcores: Path, last_boot: str) -> Path:
+    """The real ramoops record in /sys/fs/pstore and a capture of the reference vmcore in /var/crash."""
+    pytest.importorskip("crashd.vmcore", reason="crashd.vmcore (the vmcore reader, issue 7) is not in the tree")
+    build_root(
+        tmp_path,
+        {
+            "/proc/sys/kernel/random/boot_id": "1111aaaa-8c1e-4a53-9d55-8c2ba3b7e1a2\n",
+            "/sys/fs/pstore/": "",
+            "/var/lib/crash/.last-boot": last_boot + "\n",
+        },
+    )
+    ramoops = tmp_path / "sys/fs/pstore/dmesg-ramoops-0"
+    shutil.copyfile(shared_pstore / "panic-small-records" / "dmesg-ramoops-0", ramoops)
+    # Written after crashd last ran (.last-boot) and far from the dump's CRASHTIME: only the boot id can link.
+    os.utime(tmp_path / "var/lib/crash/.last-boot", (999_000_000, 999_000_000))
+    os.utime(ramoops, (1_000_000_000, 1_000_000_000))
+    spool = tmp_path / "var/crash" / f"20261127T173600-{BOOT_CRASHED[:8]}"
+    spool.mkdir(parents=True)
+    shutil.copyfile(shared_vmcores / "x86_64-6.1-sysrq.kdump-zlib", spool / "vmcore.kdump")
+    info = capture_json(BOOT_CRASHED, "vmcore.kdump")
+    info.update(collector="makedumpfile", dump_level=31, compression="zlib")
+    (spool / "capture.json").write_text(json.dumps(info))
+    return tmp_path
+
+
+def show(root: Path, ident: str) -> dict[str, Any]:
+    res = run_crashd(["show", ident, "--json"], root)
+    assert res.returncode == 0, res.stderr
+    data = json.loads(res.stdout)
+    assert data["version"] == 1
+    meta = data["metadata"]
+    assert isinstance(meta, dict)
+    return meta
+
+
+def records(root: Path) -> list[str]:
+    res = run_crashd(["list", "--json"], root)
+    assert res.returncode == 0, res.stderr
+    return [r["name"] for r in json.loads(res.stdout)["records"]]
+
+
+def test_same_boot_id_gives_one_record(tmp_path: Path, shared_pstore: Path, shared_vmcores: Path) -> None:
+    root = machine(tmp_path, shared_pstore, shared_vmcores, last_boot=BOOT_CRASHED)
+    res = run_crashd(["ingest"], root)
+    assert res.returncode == 0, res.stderr
+    (name,) = records(root)
+    assert res.stdout.strip() == f"created {name}"
+    meta = show(root, name[:20])
+    assert meta["kind"] == "kdump+pstore" and meta["complete"] is True
+    assert meta["kernel"]["release"] == "6.1.0-56-amd64"
+    assert meta["kernel"]["machine"] == "x86_64" and meta["kernel"]["page_size"] == 4096
+    assert meta["panic"]["message"] == PANIC and meta["panic"]["kind"] == "sysrq"
+    assert (meta["panic"]["cpu"], meta["panic"]["pid"], meta["panic"]["comm"]) == (0, 1, "init")
+    assert meta["crashed_boot_id"] == BOOT_CRASHED
+    assert meta["sources"]["vmcore"]["format"] == "kdump"
+    assert meta["sources"]["pstore"][0]["reason"] == "Panic"
+    rec = root / "var/lib/crash" / name
+    assert sorted(meta["files"]) == ["capture.json", "dmesg.txt", "pstore/dmesg-ramoops-0", "vmcore.kdump"]
+    assert (rec / "pstore/dmesg-ramoops-0").read_bytes() == (
+        shared_pstore / "panic-small-records/dmesg-ramoops-0"
+    ).read_bytes()
+    assert stat.S_IMODE((rec / "vmcore.kdump").stat().st_mode) == 0o600
+    # vmcore-dmesg's text, derived from the dump because the capture saved none
+    assert (rec / "dmesg.txt").read_text() == (shared_vmcores / "x86_64-6.1-sysrq.vmcore-dmesg.txt").read_text()
+    assert list((root / "sys/fs/pstore").iterdir()) == []
+    assert list((root / "var/crash").iterdir()) == []
+    again = run_crashd(["ingest"], root)
+    assert again.returncode == 0 and again.stdout == ""
+    assert records(root) == [name]
+
+
+def test_other_boot_id_gives_two_records(tmp_path: Path, shared_pstore: Path, shared_vmcores: Path) -> None:
+    root = machine(tmp_path, shared_pstore, shared_vmcores, last_boot="2" * 32)
+    res = run_crashd(["ingest"], root)
+    assert res.returncode == 0, res.stderr
+    names = records(root)
+    assert len(names) == 2
+    metas = {show(root, n)["kind"]: show(root, n) for n in names}
+    assert set(metas) == {"kdump", "pstore"}
+    for meta in metas.values():
+        assert meta["kernel"]["release"] == "6.1.0-56-amd64"
+        assert meta["panic"]["message"] == PANIC
+    # the same crash site: the same signature, whichever source it was read from
+    assert metas["kdump"]["signature"] == metas["pstore"]["signature"]
+
+
+def test_symlink_in_spool_fails_with_its_name(tmp_path: Path) -> None:
+    build_root(tmp_path, {"/sys/fs/pstore/": "", "/var/crash/20261127T173600-0f5c3b5e/": ""})
+    link = tmp_path / "var/crash/20261127T173600-0f5c3b5e/vmcore"
+    link.symlink_to("/etc/passwd")
+    res = run_crashd(["ingest"], tmp_path)
+    assert res.returncode == 1
+    assert str(link) in res.stderr
+    assert link.is_symlink()
