@@ -326,15 +326,16 @@ class Ingester:
         ensure_dir(self.paths.state_dir, 0o755)
         ensure_dir(mnt)
         argv = ["mount", *(["-o", self.config.capture.mount_options] if self.config.capture.mount_options else [])]
-        res = self.tools.run([*argv, target, str(mnt)], check=False)
-        if res.returncode != 0:
-            self.result.problems.append(f"cannot mount capture target {target}: {res.stderr.strip()}")
+        try:
+            self.tools.run([*argv, target, str(mnt)], check=True, timeout=120)
+        except CrashdError as exc:  # pstore is still ingested; the dumps wait for the next run
+            self.result.problems.append(f"cannot mount capture target {target}: {exc}")
             yield None
             return
         try:
             yield mnt
         finally:
-            self.tools.run(["umount", str(mnt)], check=False)
+            self.tools.run(["umount", str(mnt)], check=False, timeout=120)
 
     def _captures(self, spool: Path, done: set[str]) -> list[Capture]:
         try:

@@ -1,0 +1,52 @@
+"""A capture target given as UUID=/LABEL=/device is mounted for the run and unmounted after."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from crashd.ingest import Ingester
+from crashd.tools import ToolResult, ToolRunner
+from tests.unit.ingest.scenario import Machine, pstore_text, sysrq_messages
+
+
+class FakeMount(ToolRunner):
+    """Records argv; ``mount`` 'mounts' by putting a capture directory at the mount point."""
+
+    def __init__(self, machine: Machine, fail: bool = False):
+        super().__init__(path="/nonexistent")
+        self.machine = machine
+        self.fail = fail
+        self.calls: list[list[str]] = []
+
+    def run(
+        self, argv: Sequence[str], *, timeout: float | None = None, check: bool = False, input: str | None = None
+    ) -> ToolResult:
+        args = [str(a) for a in argv]
+        self.calls.append(args)
+        if args[0] == "mount" and self.fail:
+            from crashd.errors import ToolError
+
+            raise ToolError(args, 32, "mount: special device UUID=abcd does not exist")
+        if args[0] == "mount":
+            mnt = Path(args[-1])
+            real = self.machine.capture()  # built in /var/crash, then moved under the mount point
+            real.rename(mnt / real.name)
+        return ToolResult(args, 0, "", "")
+
+
+def test_device_target_is_mounted_read_and_unmounted(tmp_path: Path) -> None:
+    m = Machine(tmp_path, "[capture]\ntarget = UUID=abcd\nmount_options = noatime\n")
+    tools = FakeMount(m)
+    result = Ingester(m.paths, m.config(), m.journal, tools).run()
+    mnt = str(m.paths.state_dir / "ingest-target")
+    assert tools.calls == [["mount", "-o", "noatime", "UUID=abcd", mnt], ["umount", mnt]]
+    assert [r.split("-")[1] for r in result.created] == ["kdump"]
+
+
+def test_mount_failure_still_ingests_pstore_and_reports(tmp_path: Path) -> None:
+    m = Machine(tmp_path, "[capture]\ntarget = UUID=abcd\n")
+    m.pstore("dmesg-ramoops-0", pstore_text(sysrq_messages()))
+    result = Ingester(m.paths, m.config(), m.journal, FakeMount(m, fail=True)).run()
+    assert [r.split("-")[1] for r in result.created] == ["pstore"]
+    assert result.problems and "UUID=abcd" in result.problems[0]
