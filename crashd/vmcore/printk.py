@@ -12,10 +12,11 @@ import struct
 from dataclasses import dataclass
 
 from crashd.errors import VmcoreError
+from crashd.vmcore.memory import MemoryError_
 from crashd.vmcore.translate import Translator
 from crashd.vmcore.vmcoreinfo import VmcoreInfo
 
-MAX_RING_BYTES = 1 << 30  # sanity bound on text rings / descriptor arrays
+MAX_LOG_BUF = 1 << 26  # structured/legacy log_buf: read whole, so bounded (kernels cap it at 32 MiB)
 
 
 @dataclass(slots=True)
@@ -110,43 +111,52 @@ def locate_text(begin: int, nxt: int, size_bits: int, word: int) -> tuple[int, i
     return start, size
 
 
+MAX_COUNT_BITS = 22  # kernels derive count_bits = size_bits - 5; log_buf_len tops out far below this
+MAX_SIZE_BITS = 28
+WHOLE_TEXT_MAX = 1 << 24  # larger text rings are read record by record
+CHUNK = 2048  # descriptors/infos read per step: memory stays bounded whatever the ring size
+
+
 def read_lockless(tr: Translator, info: VmcoreInfo) -> tuple[list[LogRecord], list[str]]:
-    """Walk the lockless ring from tail to head (committed and finalized records)."""
+    """Walk the lockless ring from tail to head (committed and finalized records, §4.1–4.4)."""
     warnings: list[str] = []
     e = tr.endian
     word = info.size("atomic_long_t") or (tr.word_bits // 8)
-    wfmt = e + ("Q" if word == 8 else "I")
+    if word not in (4, 8):
+        raise VmcoreError(f"SIZE(atomic_long_t)={word} is not a word size")
+    wcode = "Q" if word == 8 else "I"
     counter = info.offset("atomic_long_t.counter") or 0
     prb_ptr = tr.read_word(_need(info, "symbol", "prb"))
-    rb = tr.read_virt(prb_ptr, _need(info, "size", "printk_ringbuffer"))
+    rb_size = _need(info, "size", "printk_ringbuffer")
+    if not 0 < rb_size <= 4096:
+        raise VmcoreError(f"SIZE(printk_ringbuffer)={rb_size} is implausible")
+    try:
+        rb = tr.read_virt(prb_ptr, rb_size)
+    except VmcoreError as exc:
+        raise VmcoreError(f"cannot read the printk ring structure at {prb_ptr:#x}: {exc}") from exc
     dr = _need(info, "offset", "printk_ringbuffer.desc_ring")
     tr_off = _need(info, "offset", "printk_ringbuffer.text_data_ring")
 
-    def u32(o: int) -> int:
-        return int(struct.unpack_from(e + "I", rb, o)[0])
+    def field(o: int, code: str) -> int:
+        if o + struct.calcsize("<" + code) > len(rb):
+            raise VmcoreError("printk ring offsets in VMCOREINFO exceed SIZE(printk_ringbuffer)")
+        return int(struct.unpack_from(e + code, rb, o)[0])
 
-    def w(o: int) -> int:
-        return int(struct.unpack_from(wfmt, rb, o)[0])
-
-    count_bits = u32(dr + _need(info, "offset", "prb_desc_ring.count_bits"))
-    size_bits = u32(tr_off + _need(info, "offset", "prb_data_ring.size_bits"))
-    if not 0 < count_bits <= 24 or not 0 < size_bits <= 30:
+    count_bits = field(dr + _need(info, "offset", "prb_desc_ring.count_bits"), "I")
+    size_bits = field(tr_off + _need(info, "offset", "prb_data_ring.size_bits"), "I")
+    if not 0 < count_bits <= MAX_COUNT_BITS or not 0 < size_bits <= MAX_SIZE_BITS:
         raise VmcoreError(f"printk ring header is implausible (count_bits {count_bits}, size_bits {size_bits})")
-    descs_va = w(dr + _need(info, "offset", "prb_desc_ring.descs"))
-    infos_va = w(dr + _need(info, "offset", "prb_desc_ring.infos"))
-    head_id = w(dr + _need(info, "offset", "prb_desc_ring.head_id") + counter)
-    tail_id = w(dr + _need(info, "offset", "prb_desc_ring.tail_id") + counter)
-    data_va = w(tr_off + _need(info, "offset", "prb_data_ring.data"))
+    descs_va = field(dr + _need(info, "offset", "prb_desc_ring.descs"), wcode)
+    infos_va = field(dr + _need(info, "offset", "prb_desc_ring.infos"), wcode)
+    head_id = field(dr + _need(info, "offset", "prb_desc_ring.head_id") + counter, wcode)
+    tail_id = field(dr + _need(info, "offset", "prb_desc_ring.tail_id") + counter, wcode)
+    data_va = field(tr_off + _need(info, "offset", "prb_data_ring.data"), wcode)
     nd, n = 1 << count_bits, 1 << size_bits
     desc_sz = _need(info, "size", "prb_desc")
     info_sz = _need(info, "size", "printk_info")
-    if nd * max(desc_sz, info_sz) > MAX_RING_BYTES:
-        raise VmcoreError("printk descriptor ring is implausibly large")
-    descs, m_descs = _read_partial(tr, descs_va, nd * desc_sz, "descriptor array")
-    infos, m_infos = _read_partial(tr, infos_va, nd * info_sz, "record info array")
-    data, m_data = _read_partial(tr, data_va, n, "text ring")
-    damaged = bool(m_descs or m_infos or m_data)
-    lost_missing = 0
+    if not 0 < desc_sz <= 1024 or not 0 < info_sz <= 4096:
+        raise VmcoreError(f"printk record sizes are implausible ({desc_sz}, {info_sz})")
+
     sv_off = _need(info, "offset", "prb_desc.state_var") + counter
     lpos_off = _need(info, "offset", "prb_desc.text_blk_lpos")
     b_off = lpos_off + (info.offset("prb_data_blk_lpos.begin") or 0)
@@ -160,9 +170,6 @@ def read_lockless(tr: Translator, info: VmcoreInfo) -> tuple[list[LogRecord], li
     sub_len = info.length("printk_info_subsystem") or 16
     dev_dev_off = info.offset("dev_printk_info.device")
     dev_len = info.length("printk_info_device") or 48
-    id_bits = 8 * word - 2
-    id_mask = (1 << id_bits) - 1
-    wcode = "Q" if word == 8 else "I"
     desc_st = _layout(e, [(sv_off, wcode), (b_off, wcode), (n_off, wcode)], desc_sz)
     info_fields = [(seq_off, "Q"), (ts_off, "Q"), (len_off, "H"), (len_off + 2, "B"), (len_off + 3, "B")]
     if caller_off is not None:
@@ -170,20 +177,58 @@ def read_lockless(tr: Translator, info: VmcoreInfo) -> tuple[list[LogRecord], li
     info_st = _layout(e, info_fields, info_sz)
     sub_at = dev_off + sub_off if dev_off is not None and sub_off is not None else None
     dev_at = dev_off + dev_dev_off if dev_off is not None and dev_dev_off is not None else None
-    little = e == "<"
+    if sub_at is not None and sub_at + sub_len > info_sz or dev_at is not None and dev_at + dev_len > info_sz:
+        raise VmcoreError("dev_printk_info offsets in VMCOREINFO exceed SIZE(printk_info)")
+
+    data: bytes | None = None
+    m_data: list[tuple[int, int, str]] = []
+
+    id_bits = 8 * word - 2
+    id_mask = (1 << id_bits) - 1
     lmask = (1 << (8 * word)) - 1
-    wmask_al = word - 1
+    walign = word - 1
+    little = e == "<"
+    count = ((head_id - tail_id) & id_mask) + 1
+    if count > nd:
+        warnings.append("the printk ring's head was not reached (corrupt ids); showing what was found")
+        count = nd
     records: list[LogRecord] = []
-    corrupt = 0
-    head = head_id & id_mask
-    rid = tail_id & id_mask
-    for _ in range(nd):
-        idx = rid & (nd - 1)
-        do, io = idx * desc_sz, idx * info_sz
-        sv, begin, nxt = desc_st.unpack_from(descs, do)
-        if damaged and (_hit(m_descs, do, desc_sz) or _hit(m_infos, io, info_sz)):
-            lost_missing += 1
-        elif (sv & id_mask) == rid and (state := sv >> id_bits) in (1, 2):
+    corrupt = lost = 0
+    lost_kinds: set[str] = set()
+    desc_fail: str | None = None
+    info_fail: str | None = None
+    done = 0
+    while done < count:
+        rid0 = (tail_id + done) & id_mask
+        idx0 = rid0 & (nd - 1)
+        k = min(CHUNK, count - done, nd - idx0)
+        descs, m_descs = tr.read_virt_partial((descs_va + idx0 * desc_sz) & lmask, k * desc_sz)
+        infos, m_infos = tr.read_virt_partial((infos_va + idx0 * info_sz) & lmask, k * info_sz)
+        if m_descs and m_descs[0][:2] == (0, k * desc_sz):
+            desc_fail = desc_fail or m_descs[0][2]
+        if m_infos and m_infos[0][:2] == (0, k * info_sz):
+            info_fail = info_fail or m_infos[0][2]
+        if done == 0:
+            # Name the first array that cannot be read at all (descriptors, infos, then text).
+            if desc_fail or info_fail:
+                what, va, fail = ("descriptor array", descs_va, desc_fail) if desc_fail else (
+                    "record info array", infos_va, info_fail)
+                raise VmcoreError(f"cannot read the printk {what} at {va:#x}: {fail}")
+            if n <= WHOLE_TEXT_MAX:
+                data, m_data = tr.read_virt_partial(data_va, n)
+                if m_data and m_data[0][:2] == (0, n):
+                    raise VmcoreError(f"cannot read the printk text ring at {data_va:#x}: {m_data[0][2]}")
+        for j in range(k):
+            rid = (rid0 + j) & id_mask
+            do, io = j * desc_sz, j * info_sz
+            if (m_descs and _hit(m_descs, do, desc_sz)) or (m_infos and _hit(m_infos, io, info_sz)):
+                lost += 1
+                lost_kinds.update(m[2] for m in m_descs + m_infos)
+                continue
+            sv, begin, nxt = desc_st.unpack_from(descs, do)
+            state = sv >> id_bits
+            if (sv & id_mask) != rid or state not in (1, 2):
+                continue
             vals = info_st.unpack_from(infos, io)
             seq, ts, text_len, facility, fl = vals[:5]
             caller = vals[5] if caller_off is not None else 0
@@ -194,33 +239,41 @@ def read_lockless(tr: Translator, info: VmcoreInfo) -> tuple[list[LogRecord], li
                 if dev_at is not None:
                     device = _cstr(infos, io + dev_at, dev_len)
             span = (nxt - begin) & lmask
-            if not (begin | nxt) & wmask_al and 0 < span <= n and begin >> size_bits == ((nxt - 1) & lmask) >> size_bits:
-                where: tuple[int, int] | str | None = (begin & (n - 1), span)  # the common, unwrapped block
+            where: tuple[int, int] | str | None
+            if not (begin | nxt) & walign and 0 < span <= n and begin >> size_bits == ((nxt - 1) & lmask) >> size_bits:
+                where = (begin & (n - 1), span)  # the common, unwrapped block
             else:
                 where = locate_text(begin, nxt, size_bits, word)
             if where is None:
                 corrupt += 1
-            elif where == "empty" or where == "lost":
-                records.append(LogRecord(seq, ts, level, facility, flags, caller, b"", subsystem, device,
-                                         _STATES[state], where == "lost"))
-            else:
-                assert isinstance(where, tuple)
+                continue
+            raw = b""
+            if isinstance(where, tuple):
                 first, size = where
                 tn = min(text_len, size - word)
-                if damaged and _hit(m_data, first, word + tn):
-                    lost_missing += 1
+                if data is not None:
+                    if m_data and _hit(m_data, first, word + tn):
+                        lost += 1
+                        lost_kinds.update(m[2] for m in m_data)
+                        continue
+                    raw = data[first + word : first + word + tn]
                 else:
-                    records.append(LogRecord(seq, ts, level, facility, flags, caller,
-                                             data[first + word : first + word + tn], subsystem, device,
-                                             _STATES[state]))
-        if rid == head:
-            break
-        rid = (rid + 1) & id_mask
-    else:
-        warnings.append("the printk ring's head was not reached (corrupt ids); showing what was found")
-    if lost_missing:
-        why = sorted({m[2] for m in m_descs + m_infos + m_data})
-        warnings.append(f"{lost_missing} printk record slot(s) unreadable ({', '.join(why)}); their lines are missing")
+                    try:
+                        raw = tr.read_virt((data_va + first + word) & lmask, tn)
+                    except MemoryError_ as exc:
+                        lost += 1
+                        lost_kinds.add(exc.kind)
+                        continue
+            records.append(LogRecord(seq, ts, level, facility, flags, caller, raw, subsystem, device,
+                                     _STATES[state], where == "lost"))
+        done += k
+    if not records:
+        for what, va, fail in (("descriptor array", descs_va, desc_fail), ("record info array", infos_va, info_fail)):
+            if fail:
+                raise VmcoreError(f"cannot read the printk {what} at {va:#x}: {fail}")
+    if lost:
+        why = ", ".join(sorted(lost_kinds))
+        warnings.append(f"{lost} printk record(s) unreadable ({why}); their lines are missing")
     if corrupt:
         warnings.append(f"{corrupt} printk record(s) had invalid text positions and were skipped")
     return records, warnings
@@ -253,14 +306,6 @@ def _hit(missing: list[tuple[int, int, str]], off: int, size: int) -> bool:
     return any(s < off + size and off < e for s, e, _ in missing)
 
 
-def _read_partial(tr: Translator, va: int, size: int, what: str) -> tuple[bytes, list[tuple[int, int, str]]]:
-    """A ring array with unreadable pages zeroed and listed; raises if nothing is readable."""
-    data, missing = tr.read_virt_partial(va, size)
-    if missing and missing[0][0] == 0 and missing[-1][1] == size and len(missing) == 1:
-        raise VmcoreError(f"cannot read the printk {what} at {va:#x}: {missing[0][2]}")
-    return data, missing
-
-
 def _read_named(tr: Translator, va: int, size: int, what: str) -> bytes:
     try:
         return tr.read_virt(va, size)
@@ -276,7 +321,7 @@ def read_structured(tr: Translator, info: VmcoreInfo) -> tuple[list[LogRecord], 
     length = tr.read_u32(_need(info, "symbol", "log_buf_len"))
     first = tr.read_u32(_need(info, "symbol", "log_first_idx"))
     nxt = tr.read_u32(_need(info, "symbol", "log_next_idx"))
-    if not 0 < length <= MAX_RING_BYTES:
+    if not 0 < length <= MAX_LOG_BUF:
         raise VmcoreError(f"log_buf_len {length} is implausible")
     buf = _read_named(tr, buf_va, length, "log_buf")
     h = info.size("printk_log") or info.size("log") or 16
@@ -324,7 +369,7 @@ def read_legacy(tr: Translator, info: VmcoreInfo) -> tuple[list[LogRecord], list
     buf_va = tr.read_word(_need(info, "symbol", "log_buf"))
     end = tr.read_u32(_need(info, "symbol", "log_end"))
     length = struct.unpack(tr.endian + "i", tr.read_virt(_need(info, "symbol", "log_buf_len"), 4))[0]
-    if not 0 < length <= MAX_RING_BYTES:
+    if not 0 < length <= MAX_LOG_BUF:
         raise VmcoreError(f"log_buf_len {length} is implausible")
     buf = _read_named(tr, buf_va, length, "log_buf")
     pos = end % length

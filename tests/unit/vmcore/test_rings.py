@@ -76,3 +76,28 @@ def test_vector_e_equal_indices_mean_empty(tmp_path: Path) -> None:
     write_elf(path, m)
     assert expected == ""
     assert dmesg_of(path) == ("", [])
+
+
+def test_chunked_and_per_record_paths_give_the_same_text(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Huge rings are read in descriptor chunks and record by record; force both on a small one."""
+    from crashd.vmcore import printk
+
+    m, expected = build_machine(MSGS, first_id=(1 << 32) - 5, first_lpos=(1 << 64) - 512 - 200, size_bits=10)
+    path = tmp_path / "chunk.elf"
+    write_elf(path, m)
+    monkeypatch.setattr(printk, "CHUNK", 3)
+    monkeypatch.setattr(printk, "WHOLE_TEXT_MAX", 64)
+    assert dmesg_of(path) == (expected, [])
+
+
+def test_implausible_ring_header_is_an_error_not_a_hang(tmp_path: Path) -> None:
+    import struct
+
+    from tests.vmcore_builder import IMG_VA
+
+    m, _ = build_machine(MSGS)
+    m.segments[0].put(IMG_VA + 0x100, struct.pack("<I", 40))  # count_bits 40
+    path = tmp_path / "bad.elf"
+    write_elf(path, m)
+    text, warnings = dmesg_of(path)
+    assert text == "" and "implausible" in warnings[-1]
