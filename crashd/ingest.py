@@ -185,18 +185,19 @@ class Ingester:
             with self._spool() as spool:
                 captures = self._captures(spool, done) if spool is not None else []
                 plans = self._plan(captures, crashes, prev_boot, prev_boot_time)
-                self._check_space(plans)
-                if plans:
-                    from crashd.retention import prune
+                # Prune first (always: limits may have been lowered), counting what is about to arrive.
+                from crashd.retention import prune
 
-                    removed = prune(
-                        self.paths,
-                        self.config.retention,
-                        self.journal,
-                        incoming_records=len(plans),
-                        incoming_bytes=sum(self._plan_bytes(p) for p in plans),
-                    )
-                    self.result.removed += [r.name for r in removed]
+                removed = prune(
+                    self.paths,
+                    self.config.retention,
+                    self.journal,
+                    incoming_records=len(plans),
+                    incoming_bytes=sum(self._plan_bytes(p) for p in plans),
+                    incoming_signatures=[self._summary(p).signature for p in plans],
+                )
+                self.result.removed += [r.name for r in removed]
+                self._check_space(plans)
                 for plan in plans:
                     self._write(plan)
             self._note_boot()
@@ -510,6 +511,13 @@ class Ingester:
         if free < needed:
             raise StoreFullError(self.store, needed, free)
 
+    def _summary(self, plan: Plan) -> CrashSummary:
+        """The dump's log tells most; pstore's text stands in when it has nothing."""
+        summary = plan.capture.summary if plan.capture and plan.capture.summary else CrashSummary()
+        if summary.kind == "unknown" and plan.pstore:  # e.g. a dump cut short before the log
+            summary = summarize("".join(c.text() for c in plan.pstore))
+        return summary
+
     def _write(self, plan: Plan) -> None:
         staging = Staging(self.store, plan.key, self.checkpoint)
         cap = plan.capture
@@ -534,19 +542,18 @@ class Ingester:
         if cap is not None:
             if (cap.path / "capture.json").is_file():
                 staging.copy_file(cap.path / "capture.json", "capture.json")
-            if (cap.path / "dmesg.txt").is_file():
-                staging.copy_file(cap.path / "dmesg.txt", "dmesg.txt")
+            spool_dmesg = cap.path / "dmesg.txt"
+            if spool_dmesg.is_file() and spool_dmesg.stat().st_size > 0:
+                staging.copy_file(spool_dmesg, "dmesg.txt")
             elif cap.dmesg:
                 staging.write_bytes("dmesg.txt", cap.dmesg.encode())
             elif pstore_text:
                 staging.write_bytes("dmesg.txt", pstore_text.encode())
             for n in cap.dumps:  # last: the step that takes data out of the spool
                 staging.move_file(cap.path / n, n)
-            summary = cap.summary or (summarize(pstore_text) if pstore_text else CrashSummary())
-        else:
-            if pstore_text:
-                staging.write_bytes("dmesg.txt", pstore_text.encode())
-            summary = summarize(pstore_text)
+        elif pstore_text:
+            staging.write_bytes("dmesg.txt", pstore_text.encode())
+        summary = self._summary(plan)
         crash_time = cap.crash_time if cap and cap.crash_time else None
         if crash_time is None and plan.pstore:
             times = [c.time for c in plan.pstore if c.time]

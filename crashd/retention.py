@@ -41,8 +41,9 @@ def _free(paths: HostPaths) -> int:
     return st.f_bavail * st.f_frsize
 
 
-def keepers(records: list[Record]) -> set[str]:
-    """The first and latest record of each signature (records are oldest first)."""
+def keepers(records: list[Record], incoming_signatures: Collection[str | None] = ()) -> set[str]:
+    """The first and latest record of each signature (records are oldest first);
+    a record about to arrive becomes the latest of its signature."""
     first: dict[str, str] = {}
     latest: dict[str, str] = {}
     for rec in records:
@@ -51,6 +52,9 @@ def keepers(records: list[Record]) -> set[str]:
             continue
         first.setdefault(sig, rec.name)
         latest[sig] = rec.name
+    for sig in incoming_signatures:
+        if sig:
+            latest.pop(sig, None)
     return set(first.values()) | set(latest.values())
 
 
@@ -61,6 +65,7 @@ def prune(
     *,
     incoming_records: int = 0,
     incoming_bytes: int = 0,
+    incoming_signatures: Collection[str | None] = (),
     protect: Collection[str] = (),
     now: float | None = None,
 ) -> list[Removal]:
@@ -69,7 +74,7 @@ def prune(
         return []
     now = time.time() if now is None else now
     records = list_records(paths)
-    keep = keepers(records) | set(protect)
+    keep = keepers(records, incoming_signatures) | set(protect)
     sizes = {r.name: record_size(r.path) for r in records}
     count = len(records) + incoming_records
     total = sum(sizes.values()) + incoming_bytes

@@ -250,3 +250,42 @@ def test_symlink_planted_in_a_staging_directory_is_refused(tmp_path: Path) -> No
         m.ingest()
     assert (d / "vmcore").exists()
     assert not (tmp_path / "victim").exists()
+
+
+def test_ingest_prunes_old_records_but_never_the_new_one(tmp_path: Path) -> None:
+    m = Machine(tmp_path, "[retention]\nmax_records = 1\n")
+    m.pstore("dmesg-ramoops-0", pstore_text(sysrq_messages(5.0)), mtime=1_700_000_000)
+    (first,) = m.ingest().created
+    m.pstore("dmesg-ramoops-0", pstore_text(sysrq_messages(6.0) + [(7_000_000_000, "extra")]), mtime=1_700_086_400)
+    m.pstore("dmesg-erst-5", b"Oops#1 Part1\n<4>[ 1.0] kernel BUG at mm/x.c:1!\n", mtime=1_700_086_400)
+    result = m.ingest()
+    # both new records stay; the old one is the first of its signature, so it stays too
+    assert len(result.created) == 2 and result.removed == []
+    assert len(m.records()) == 3
+    m.pstore("dmesg-ramoops-0", pstore_text(sysrq_messages(8.0) + [(9_000_000_000, "x")]), mtime=1_700_186_400)
+    result = m.ingest()
+    # now the middle sysrq record is neither the first nor the latest of its signature
+    assert len(result.removed) == 1 and result.removed[0] not in (first, *result.created)
+    assert [e[0] for e in m.journal.events].count("record_removed") == 1
+
+
+def test_empty_spool_dmesg_is_replaced_by_the_dumps_log(tmp_path: Path) -> None:
+    m = Machine(tmp_path)
+    m.capture(dmesg="")
+    m.ingest()
+    (rec,) = m.records()
+    assert PANIC in (rec / "dmesg.txt").read_text()
+    assert m.metadata(rec)["panic"]["message"] == PANIC
+
+
+def test_pstore_fills_in_when_the_dump_has_no_log(tmp_path: Path) -> None:
+    m = Machine(tmp_path)
+    m.last_boot(BOOT_CRASHED)
+    d = m.capture()
+    (d / "vmcore").write_bytes(b"\0" * 4096)  # a dump cut to nothing readable
+    m.pstore("dmesg-ramoops-0", pstore_text(sysrq_messages(6.0)))
+    m.ingest()
+    (rec,) = m.records()
+    meta = m.metadata(rec)
+    assert meta["kind"] == "kdump+pstore"
+    assert meta["panic"]["message"] == PANIC and meta["complete"] is False
