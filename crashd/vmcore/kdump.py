@@ -203,6 +203,8 @@ class KdumpVmcore:
         self.bitmap2_off = self.bitmap_off + (bitmap_blocks // 2) * bs if two else self.bitmap_off
         self.bitmap1_off = self.bitmap_off if two else None
         self.table_off = (1 + sub_blocks + bitmap_blocks) * bs
+        if bitmap_bytes > (bitmap_blocks // 2 if two else bitmap_blocks) * bs or sub_blocks < 0:
+            raise VmcoreError(f"{path}: inconsistent kdump header (max_mapnr {max_mapnr} does not fit its bitmaps)")
         self.incomplete = bool(self.status & STATUS_INCOMPLETE)
         if self.incomplete:
             self.warnings.append("makedumpfile marked this dump incomplete (it ran out of space)")
@@ -230,9 +232,10 @@ class KdumpVmcore:
 
     def _check_end(self) -> None:
         total = self._prefix[-1]
-        if not total:
-            return
-        last = self.src.pread(self.table_off + 24 * (total - 1), 24)
+        bitmap_blocks = ((self.max_mapnr + 7) // 8 + self.block_size - 1) // self.block_size
+        if len(self._prefix) - 1 < bitmap_blocks:
+            self.truncated = True  # the file ends inside the bitmaps
+        last = self.src.pread(self.table_off + 24 * (total - 1), 24) if total else b"\0" * 24
         if len(last) < 24:
             self.truncated = True
         else:

@@ -1,0 +1,132 @@
+"""Fuzzing: mutated synthetic and real dumps. Only CrashdError may escape; every input ends in
+bounded time (hypothesis deadline) and bounded memory (tracemalloc peak)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+import tracemalloc
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from crashd.errors import CrashdError
+from crashd.vmcore import dmesg_of, open_dump
+from tests.conftest import SHARED
+from tests.vmcore_builder import elf_bytes, flat_bytes, kdump_bytes, vector_a, vector_e_log_buf
+
+FUZZ = settings(
+    max_examples=40,
+    deadline=5000,  # ms per input: a hang shows up as DeadlineExceeded
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large],
+)
+MEMORY_BOUND = 64 << 20
+
+INTERESTING = [0, 1, 3, 0xFF, 0xFFFF, 0xFFFFFFFF, 1 << 31, 1 << 63, (1 << 64) - 1, 0x3FFFFFFFFFFFFFFF, 4096]
+
+
+def exercise(path: Path, *, twice: bool = True) -> None:
+    """Everything a user can ask of a dump; CrashdError is an acceptable answer."""
+    tracemalloc.start()
+    try:
+        try:
+            with open_dump(path) as d:
+                for style in ("vmcore-dmesg", "dmesg"):
+                    try:
+                        d.dmesg_text(style)
+                    except CrashdError:
+                        pass
+                d.uts_check()
+                _ = [c.to_dict() for c in d.cpus], d.kernel_release, d.crash_time, d.complete, list(d.warnings)
+                _ = dict(d.vmcoreinfo)
+        except CrashdError:
+            pass
+        if twice:
+            try:
+                dmesg_of(path)
+            except CrashdError:
+                pass
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < MEMORY_BOUND, f"peak {peak} bytes"
+
+
+mutation = st.tuples(st.floats(0, 1, exclude_max=True), st.integers(0, 255))
+word_mutation = st.tuples(st.floats(0, 1, exclude_max=True), st.sampled_from(INTERESTING))
+
+
+def mutate(data: bytes, bytes_: list[tuple[float, int]], words: list[tuple[float, int]], cut: float | None) -> bytes:
+    buf = bytearray(data)
+    for where, value in bytes_:
+        buf[int(where * len(buf))] = value
+    for where, value in words:
+        pos = int(where * len(buf)) & ~7
+        if pos + 8 <= len(buf):
+            struct.pack_into("<Q", buf, pos, value)
+    if cut is not None:
+        del buf[int(cut * len(buf)) :]
+    return bytes(buf)
+
+
+SYNTH = {
+    "elf": elf_bytes(vector_a())[0],
+    "elf-novaddr": elf_bytes(vector_a(), no_vaddr=True)[0],
+    "logbuf": elf_bytes(vector_e_log_buf()[0])[0],
+    "kdump": kdump_bytes(vector_a(), raw_pfns=[0x49001]),
+    "flat": flat_bytes(kdump_bytes(vector_a()), chunk=5000),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(SYNTH))
+@FUZZ
+@given(
+    bytes_=st.lists(mutation, max_size=8),
+    words=st.lists(word_mutation, max_size=4),
+    cut=st.none() | st.floats(0, 1),
+)
+def test_mutated_synthetic_dumps(tmp_path: Path, kind: str, bytes_: list[tuple[float, int]],
+                                 words: list[tuple[float, int]], cut: float | None) -> None:
+    path = tmp_path / "fuzz"
+    path.write_bytes(mutate(SYNTH[kind], bytes_, words, cut))
+    exercise(path)
+
+
+@FUZZ
+@given(data=st.binary(max_size=600), prefix=st.sampled_from([b"", b"\x7fELF\x02\x01\x01", b"KDUMP   ",
+                                                               b"makedumpfile\0\0\0\0", b"DISKDUMP"]))
+def test_random_bytes_behind_real_signatures(tmp_path: Path, data: bytes, prefix: bytes) -> None:
+    path = tmp_path / "rand"
+    path.write_bytes(prefix + data)
+    exercise(path)
+
+
+@pytest.fixture(scope="module")
+def real_copy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A private copy of the real kdump-compressed dump, mutated in place and restored per example."""
+    src = SHARED / "vmcores" / "x86_64-6.1-sysrq.kdump-zlib"
+    if not src.is_file():
+        pytest.skip(f"reference vmcore not found at {src}")
+    dst = tmp_path_factory.mktemp("fuzz-real") / "kdump"
+    shutil.copyfile(src, dst)
+    yield dst
+
+
+@settings(FUZZ, max_examples=15)
+@given(hits=st.lists(st.tuples(st.integers(0, (1 << 16) - 8), st.sampled_from(INTERESTING)), min_size=1, max_size=4))
+def test_mutated_real_kdump_headers(real_copy: Path, hits: list[tuple[int, int]]) -> None:
+    """Header, sub-header, notes, bitmaps and the start of the page table live in the first 64 KiB."""
+    fd = os.open(real_copy, os.O_RDWR)
+    saved = [(pos, os.pread(fd, 8, pos)) for pos, _ in hits]
+    try:
+        for pos, value in hits:
+            os.pwrite(fd, struct.pack("<Q", value), pos)
+        exercise(real_copy, twice=False)
+    finally:
+        for pos, old in reversed(saved):
+            os.pwrite(fd, old, pos)
+        os.close(fd)
