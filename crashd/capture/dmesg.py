@@ -46,6 +46,11 @@ def _own_reader(spool: Spool, vmcore: Path, steps: list[str]) -> bool:
         log.debug("dmesg reader crashed", exc_info=True)
         steps.append(f"dmesg: crashd reader crashed: {type(exc).__name__}: {exc}")
         return False
+    if not text.strip():
+        # The reader says why in its warnings (e.g. no printk symbols in VMCOREINFO);
+        # another tool may still know better.
+        steps.append(f"dmesg: crashd reader found no log ({'; '.join(str(w) for w in warnings[:3])})")
+        return False
     try:
         size = spool.write_file(DMESG_FILE, text.encode("utf-8", "replace"))
     except OSError as exc:

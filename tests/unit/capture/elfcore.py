@@ -86,7 +86,7 @@ def write_core(
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         os.pwrite(fd, ehdr + phdrs + notes, 0)
-        for ld, off in zip(loads, offsets):
+        for ld, off in zip(loads, offsets, strict=True):
             for i in range((ld.size + PAGE - 1) // PAGE):
                 page = ld.page(i)
                 if page and page.count(0) != len(page):
