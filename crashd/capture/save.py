@@ -146,7 +146,7 @@ class Saver:
             "errors": self.log.errors,
             "steps": self.log.steps,
         }
-        deadline = MOUNT_DEADLINE if self.mount_deadline is None else self.mount_deadline
+        deadline = testhooks.mount_deadline(MOUNT_DEADLINE) if self.mount_deadline is None else self.mount_deadline
         try:
             with open_target(
                 self.config.target, self.config.mount_options, self.paths, self.tools, deadline=deadline
