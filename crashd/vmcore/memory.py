@@ -76,11 +76,11 @@ class Source:
             raise VmcoreError(f"{self.path}: {exc.strerror}") from exc
 
     def pread(self, offset: int, size: int) -> bytes:
-        """Up to ``size`` bytes at ``offset``; short at end of file."""
-        if size <= 0 or offset < 0:
+        """Up to ``size`` bytes at ``offset``; short at end of file (corrupt offsets read nothing)."""
+        if size <= 0 or offset < 0 or offset >= self.size:
             return b""
         try:
-            return os.pread(self.fd, size, offset)
+            return os.pread(self.fd, min(size, self.size - offset), offset)
         except OSError as exc:
             raise VmcoreError(f"{self.path}: read at {offset:#x}: {exc.strerror}") from exc
 
