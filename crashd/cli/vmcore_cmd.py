@@ -8,7 +8,9 @@ else its dump), or a record ID resolved through the record store.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
+import stat
 import sys
 from pathlib import Path
 from typing import Any
@@ -63,9 +65,29 @@ def _warn(verb: str, lines: list[str]) -> None:
 def _dump_in(directory: Path) -> Path | None:
     for name in DUMP_NAMES:
         p = directory / name
-        if p.is_file() and not p.is_symlink():
+        if p.is_file() or p.is_symlink():  # a planted symlink is refused when opened
             return p
     return None
+
+
+def _read_nofollow(path: Path) -> bytes | None:
+    """The file's bytes, or None if absent; a symlink is refused (record dirs are untrusted)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        why = "is a symlink (not followed)" if exc.errno == errno.ELOOP else exc.strerror
+        raise VmcoreError(f"{path}: {why}") from exc
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise VmcoreError(f"{path}: not a regular file")
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def _resolve(target: str, ctx: Context) -> Path:
@@ -81,18 +103,19 @@ def _resolve(target: str, ctx: Context) -> Path:
 
 def _dmesg(args: argparse.Namespace, ctx: Context) -> int:
     path = _resolve(args.target, ctx)
+    nofollow = False
     if path.is_dir():
-        text_file = path / "dmesg.txt"
-        if text_file.is_file() and not text_file.is_symlink():
-            sys.stdout.buffer.write(text_file.read_bytes())
+        saved = _read_nofollow(path / "dmesg.txt")
+        if saved is not None:
+            sys.stdout.buffer.write(saved)
             return EXIT_OK
         dump = _dump_in(path)
         if dump is None:
             raise NotFoundError(f"{path}: no dmesg.txt and no vmcore in this directory")
-        path = dump
+        path, nofollow = dump, True
     from crashd.vmcore import open_dump
 
-    with open_dump(path) as d:
+    with open_dump(path, nofollow=nofollow) as d:
         try:
             text = d.dmesg_text(args.style)
         except VmcoreError as exc:

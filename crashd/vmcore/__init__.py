@@ -16,9 +16,12 @@ from crashd.vmcore.printk import LogRecord
 __all__ = ["Dump", "LogRecord", "VmcoreError", "dmesg_of", "open_dump"]
 
 
-def open_dump(path: str | os.PathLike[str]) -> Dump:
-    """Open a vmcore of any supported format (detected by content)."""
-    return Dump(path)
+def open_dump(path: str | os.PathLike[str], *, nofollow: bool = False) -> Dump:
+    """Open a vmcore of any supported format (detected by content).
+
+    ``nofollow``: refuse a symlink (for files found inside crash-record directories).
+    """
+    return Dump(path, nofollow=nofollow)
 
 
 def dmesg_of(path: str | os.PathLike[str], style: str = "vmcore-dmesg") -> tuple[str, list[str]]:

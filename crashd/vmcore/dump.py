@@ -36,9 +36,9 @@ def detect(head: bytes) -> str | None:
 class Dump:
     """An opened vmcore. Use as a context manager (closes the file)."""
 
-    def __init__(self, path: str | os.PathLike[str]):
+    def __init__(self, path: str | os.PathLike[str], *, nofollow: bool = False):
         self.path = os.fspath(path)
-        self.src = Source(path)
+        self.src = Source(path, nofollow=nofollow)
         self.warnings: list[str] = []
         self._records: list[LogRecord] | None = None
         self._log_error: VmcoreError | None = None

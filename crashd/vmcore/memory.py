@@ -8,7 +8,9 @@ an excluded (filtered) page is never read back as zeros.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from typing import Protocol
 
 from crashd.errors import VmcoreError
@@ -62,18 +64,25 @@ class UnsupportedCompression(VmcoreError):
 class Source:
     """A file read only by offset (``pread``); never loaded whole."""
 
-    def __init__(self, path: str | os.PathLike[str]):
+    def __init__(self, path: str | os.PathLike[str], *, nofollow: bool = False):
         self.path = os.fspath(path)
+        flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK  # NONBLOCK: a planted FIFO must not hang us
+        if nofollow:
+            flags |= os.O_NOFOLLOW
         try:
-            self.fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+            self.fd = os.open(self.path, flags)
         except OSError as exc:
-            raise VmcoreError(f"{self.path}: {exc.strerror}") from exc
+            why = "is a symlink (not followed)" if nofollow and exc.errno == errno.ELOOP else exc.strerror
+            raise VmcoreError(f"{self.path}: {why}") from exc
         try:
             st = os.fstat(self.fd)
-            self.size = st.st_size
         except OSError as exc:
             os.close(self.fd)
             raise VmcoreError(f"{self.path}: {exc.strerror}") from exc
+        if not stat.S_ISREG(st.st_mode):
+            os.close(self.fd)
+            raise VmcoreError(f"{self.path}: not a regular file")
+        self.size = st.st_size
 
     def pread(self, offset: int, size: int) -> bytes:
         """Up to ``size`` bytes at ``offset``; short at end of file (corrupt offsets read nothing)."""

@@ -203,3 +203,30 @@ def test_reference_truncated_elf(tmp_path: Path, shared_vmcores: Path, ref_elf: 
     inspect = run_crashd(["inspect", "--json", str(cut)])
     assert inspect.returncode == 0
     assert json.loads(inspect.stdout)["complete"] is False
+
+
+def test_symlinks_planted_in_a_record_directory_are_not_followed(tmp_path: Path, a_elf: Path) -> None:
+    rec = tmp_path / "rec"
+    rec.mkdir()
+    secret = tmp_path / "secret"
+    secret.write_text("not for you\n")
+    (rec / "dmesg.txt").symlink_to(secret)
+    proc = run_crashd(["dmesg", str(rec)])
+    assert proc.returncode == 1
+    assert "symlink" in proc.stderr and "not for you" not in proc.stdout
+    (rec / "dmesg.txt").unlink()
+    (rec / "vmcore").symlink_to(a_elf)
+    proc = run_crashd(["dmesg", str(rec)])
+    assert proc.returncode == 1
+    assert "symlink" in proc.stderr
+    _clean_failure(proc)
+
+
+def test_a_fifo_is_refused_without_hanging(tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    proc = run_crashd(["dmesg", str(fifo)], timeout=20)
+    assert proc.returncode == 1
+    assert "not a regular file" in proc.stderr
