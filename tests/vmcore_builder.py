@@ -548,6 +548,7 @@ def elf_bytes(
     incomplete: bool = False,
     big_hole: tuple[int, int] | None = None,
     duplicate_image: bool = False,
+    vaddr_bias: int = 0,
 ) -> tuple[bytes, list[tuple[int, int]]]:
     """ELF64 core image of ``m``.
 
@@ -555,6 +556,7 @@ def elf_bytes(
     ``big_hole`` = (paddr, size): an extra PT_LOAD whose data are all zeros, emitted as a
     hole (returned in the second value as (file offset, size) so a writer can leave it sparse).
     ``duplicate_image``: also map the image segment's PA through the linear map (as real dumps do).
+    ``vaddr_bias``: add this to every p_vaddr (headers that lie about virtual addresses).
     """
     segs = [(s.paddr, s.vaddr, bytes(s.data)) for i, s in enumerate(m.segments) if i not in drop_segments]
     keep = {}
@@ -578,7 +580,8 @@ def elf_bytes(
     holes: list[tuple[int, int]] = []
     for j, (pa, va, data) in enumerate(segs):
         fsz = keep.get(j, len(data))
-        phdrs.append(struct.pack("<IIQQQQQQ", 1, 7, off, 0 if no_vaddr else va, pa, fsz, len(data), 0))
+        phdrs.append(struct.pack("<IIQQQQQQ", 1, 7, off, 0 if no_vaddr else (va + vaddr_bias) & U64, pa, fsz,
+                                 len(data), 0))
         body.append((off, data[:fsz]))
         off += fsz
     if big_hole:

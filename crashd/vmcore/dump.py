@@ -103,6 +103,11 @@ class Dump:
         from crashd.vmcore.translate import Translator
 
         self.translator = Translator(self.container, self.vmcoreinfo, machine, loads, phys_hint, endian)
+        self._alt_translator = (
+            Translator(self.container, self.vmcoreinfo, machine, [], phys_hint, endian) if any(ld.vaddr for ld in loads)
+            else None
+        )
+        self._translation_checked = False
         rel = self.vmcoreinfo.osrelease
         if rel is None and kind != "elf":
             rel = self.container.uts_release or None
@@ -119,6 +124,7 @@ class Dump:
                 raise self._log_error
             from crashd.vmcore.printk import read_log
 
+            self._check_translation()
             try:
                 records, warns = read_log(self.translator, self.vmcoreinfo)
             except VmcoreError as exc:
@@ -133,14 +139,28 @@ class Dump:
 
         return render(self.log_records(), style)
 
-    def uts_check(self) -> str | None:
+    def _check_translation(self) -> None:
+        """§1.5: if the PT_LOAD virtual addresses fail the utsname check but the kernel's own
+        rules (phys_base, page tables) pass it, the headers lie — use the kernel's rules."""
+        if self._translation_checked:
+            return
+        self._translation_checked = True
+        problem = self.uts_check()
+        if problem and "looks wrong" in problem and self._alt_translator is not None:
+            if self.uts_check(self._alt_translator) is None:
+                self.translator = self._alt_translator
+                self.warnings.append("the dump's PT_LOAD virtual addresses disagree with the kernel's page tables;"
+                                     " ignored them")
+
+    def uts_check(self, translator: Any = None) -> str | None:
         """Warning text if the crashed kernel's utsname disagrees with OSRELEASE (bad translation)."""
+        tr = translator or self.translator
         sym = self.vmcoreinfo.symbol("init_uts_ns")
         if sym is None or self.kernel_release is None:
             return None
         base = sym + (self.vmcoreinfo.offset("uts_namespace.name") or 0)
         try:
-            rel = self.translator.read_virt(base + 130, 65).split(b"\0", 1)[0].decode("ascii", "replace")
+            rel = tr.read_virt(base + 130, 65).split(b"\0", 1)[0].decode("ascii", "replace")
         except VmcoreError as exc:
             return f"cannot read init_uts_ns: {exc}"
         if rel != self.kernel_release:

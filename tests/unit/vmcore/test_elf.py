@@ -186,3 +186,17 @@ def test_builder_messages_round_trip_with_odd_bytes(tmp_path: Path) -> None:
     write_elf(path, m)
     assert dmesg_of(path)[0] == expected
     assert "\\xff\\xfe raw" in expected
+
+
+def test_lying_pt_load_vaddrs_fail_the_uts_check_and_are_ignored(tmp_path: Path) -> None:
+    path = tmp_path / "lie.elf"
+    write_elf(path, vector_a(), vaddr_bias=-0x1000)
+    with open_dump(path) as d:
+        assert d.dmesg_text() == VECTOR_A_EXPECTED
+        assert any("disagree" in w for w in d.warnings)
+
+
+def test_duplicate_image_mapping_reads_the_same(tmp_path: Path) -> None:
+    path = tmp_path / "dup.elf"
+    write_elf(path, vector_a(), duplicate_image=True)
+    assert dmesg_of(path) == (VECTOR_A_EXPECTED, [])
