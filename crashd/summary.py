@@ -164,7 +164,11 @@ def summarize(log_text: str, cpus: Sequence[Any] | None = None) -> CrashSummary:
         if ln.text.startswith("Linux version "):
             summary.release = ln.text.split()[2] if len(ln.text.split()) > 2 else None
 
-    panic_at = max((i for i, ln in enumerate(lines) if PANIC_MARK in ln.text), default=None)
+    # The panic line itself, not its "---[ end Kernel panic - not syncing: … ]---" marker.
+    panic_at = max(
+        (i for i, ln in enumerate(lines) if PANIC_MARK in ln.text and not ln.text.lstrip().startswith("---[ end ")),
+        default=None,
+    )
     limit = panic_at if panic_at is not None else len(lines) - 1
     triggers = [(i, kind) for i, ln in enumerate(lines[: limit + 1]) if (kind := classify(ln.text))]
     trigger_at, trigger_kind = _choose_trigger(lines, panic_at, triggers)

@@ -219,3 +219,17 @@ def test_prefix_forms_and_helpers() -> None:
     assert normalize_frame("? x+0x1/0x2") is None
     assert normalize_frame("fx_write.cold+0x12/0x2e [fxcrash abc123]") == "fx_write [fxcrash]"
     assert len(TRIGGERS) >= 8
+
+
+def test_end_marker_is_not_the_panic_line() -> None:
+    s = summarize(
+        log(
+            "sysrq: Trigger a crash",
+            "Kernel panic - not syncing: sysrq triggered crash",
+            CPU,
+            "Kernel Offset: 0x2fa00000 from 0xffffffff81000000",
+            "---[ end Kernel panic - not syncing: sysrq triggered crash ]---",
+        )
+    )
+    assert s.message == "Kernel panic - not syncing: sysrq triggered crash"
+    assert s.timestamp == 101.0
