@@ -318,25 +318,23 @@ class Ingester:
     # --------------------------------------------------------------- spool
     @contextlib.contextmanager
     def _spool(self) -> Iterator[Path | None]:
+        """The capture target: a directory, or a device mounted for the run as the capture kernel did."""
+        from crashd.capture.target import is_device, open_target
+
         target = self.config.capture.target
-        if target.startswith("/"):
-            yield self.paths.host(target)
+        if not is_device(target):
+            yield self.paths.host(target) if target.startswith("/") else None
             return
-        # UUID=…, LABEL=… or a device: mount it for the run, as the capture kernel did.
-        mnt = self.paths.state_dir / "ingest-target"
-        ensure_dir(self.paths.state_dir, 0o755)
-        ensure_dir(mnt)
-        argv = ["mount", *(["-o", self.config.capture.mount_options] if self.config.capture.mount_options else [])]
-        try:
-            self.tools.run([*argv, target, str(mnt)], check=True, timeout=120)
-        except CrashdError as exc:  # pstore is still ingested; the dumps wait for the next run
-            self.result.problems.append(f"cannot mount capture target {target}: {exc}")
-            yield None
-            return
-        try:
-            yield mnt
-        finally:
-            self.tools.run(["umount", str(mnt)], check=False, timeout=120)
+        with contextlib.ExitStack() as stack:
+            try:
+                opened = stack.enter_context(
+                    open_target(target, self.config.capture.mount_options, self.paths, self.tools)
+                )
+            except CrashdError as exc:  # pstore is still ingested; the dumps wait for the next run
+                self.result.problems.append(str(exc))
+                yield None
+                return
+            yield opened.path
 
     def _captures(self, spool: Path, done: set[str]) -> list[Capture]:
         try:

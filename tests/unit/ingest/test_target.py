@@ -27,7 +27,7 @@ class FakeMount(ToolRunner):
         if args[0] == "mount" and self.fail:
             from crashd.errors import ToolError
 
-            raise ToolError(args, 32, "mount: special device UUID=abcd does not exist")
+            raise ToolError(args, None, "", reason="mount: not found on PATH")
         if args[0] == "mount":
             mnt = Path(args[-1])
             real = self.machine.capture()  # built in /var/crash, then moved under the mount point
@@ -39,7 +39,7 @@ def test_device_target_is_mounted_read_and_unmounted(tmp_path: Path) -> None:
     m = Machine(tmp_path, "[capture]\ntarget = UUID=abcd\nmount_options = noatime\n")
     tools = FakeMount(m)
     result = Ingester(m.paths, m.config(), m.journal, tools).run()
-    mnt = str(m.paths.state_dir / "ingest-target")
+    mnt = str(m.paths.state_dir / "target")
     assert tools.calls == [["mount", "-o", "noatime", "UUID=abcd", mnt], ["umount", mnt]]
     assert [r.split("-")[1] for r in result.created] == ["kdump"]
 
