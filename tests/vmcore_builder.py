@@ -77,7 +77,7 @@ class Machine:
 
     @property
     def e_machine(self) -> int:
-        return 62 if self.arch == "x86_64" else 183
+        return {"x86_64": 62, "aarch64": 183, "arm": 40}[self.arch]
 
     def note_bytes(self) -> bytes:
         out = b"".join(note(b"CORE", 1, d) for d in self.prstatus)
@@ -279,8 +279,8 @@ class Ring:
     head_lpos: int
 
 
-def _block_size(text_len: int) -> int:
-    return (8 + text_len + 7) & ~7
+def _block_size(text_len: int, word: int = 8) -> int:
+    return (word + text_len + word - 1) & ~(word - 1)
 
 
 def lay_out_ring(
@@ -292,52 +292,60 @@ def lay_out_ring(
     first_id: int | None = None,
     first_lpos: int | None = None,
     wrap_exact: bool = False,
+    word: int = 8,
 ) -> tuple[Ring, dict[int, bytes]]:
     """Place ``msgs`` as the kernel would after boot (ids/lpos from their initial values).
 
     ``first_id``/``first_lpos`` start elsewhere (e.g. just below 2^32, 2^62 or 2^64) to test
     overflow; ``wrap_exact`` wraps a block that ends exactly at the array end (pre-6.18 kernels).
+    ``word`` 4 lays out a 32-bit kernel's ring (12-byte descriptors, 30-bit ids).
 
     Returns the ring description and ``{va: bytes}`` writes for desc, info and data arrays.
     """
+    w = "Q" if word == 8 else "I"
+    umask = (1 << (8 * word)) - 1
+    id_bits = 8 * word - 2
+    id_mask = (1 << id_bits) - 1
+    dsz = 3 * word
     nd, nt = 1 << count_bits, 1 << size_bits
-    descs_va, infos_va = base_va, base_va + nd * 24
+    descs_va, infos_va = base_va, base_va + nd * dsz
     data_va = (infos_va + nd * 88 + 63) & ~63
-    desc = bytearray(nd * 24)
+    desc = bytearray(nd * dsz)
     info = bytearray(nd * 88)
     data = bytearray(nt)
     if first_id is None:
-        first_id = ((1 << 32) - nd - 1 + 1) & ((1 << 62) - 1)
-    lpos = (-nt) & U64 if first_lpos is None else first_lpos & U64
+        first_id = ((1 << 32) - nd - 1 + 1) & id_mask if word == 8 else ((1 << 30) - nd - 1 + 1) & id_mask
+    lpos = (-nt) & umask if first_lpos is None else first_lpos & umask
     tail_lpos = lpos
     for i, m in enumerate(msgs):
-        rid = (first_id + i) & ((1 << 62) - 1)
+        rid = (first_id + i) & id_mask
         idx = rid & (nd - 1)
         if m.lpos is not None:
             begin, nxt = m.lpos
         elif not m.text:
             begin, nxt = 3, 3
         else:
-            size = _block_size(len(m.text))
+            size = _block_size(len(m.text), word)
             begin = lpos
-            if (begin & (nt - 1)) + size > nt or (wrap_exact and (begin & (nt - 1)) + size == nt):  # does not fit before the end: wrap to 0
-                struct.pack_into("<Q", data, begin & (nt - 1), rid)
+            at = begin & (nt - 1)
+            if at + size > nt or (wrap_exact and at + size == nt):  # does not fit before the end: wrap to 0
+                struct.pack_into("<" + w, data, at, rid)
                 start = 0
-                nxt = ((begin | (nt - 1)) + 1 + size) & U64
+                nxt = ((begin | (nt - 1)) + 1 + size) & umask
             else:
-                start = begin & (nt - 1)
-                nxt = (begin + size) & U64
-            struct.pack_into("<Q", data, start, rid)
-            data[start + 8 : start + 8 + len(m.text)] = m.text
+                start = at
+                nxt = (begin + size) & umask
+            struct.pack_into("<" + w, data, start, rid)
+            data[start + word : start + word + len(m.text)] = m.text
             lpos = nxt
-        struct.pack_into("<QQQ", desc, idx * 24, (m.state << 62) | rid, begin, nxt)
+        struct.pack_into("<" + w * 3, desc, idx * dsz, (m.state << id_bits) | rid, begin, nxt)
         o = idx * 88
         struct.pack_into("<QQHBBI", info, o, i, m.ts_nsec, len(m.text), 0, (m.level << 5) | 2, m.caller)
         info[o + 24 : o + 40] = m.subsystem.ljust(16, b"\0")[:16]
         info[o + 40 : o + 88] = m.device.ljust(48, b"\0")[:48]
-    assert (lpos - tail_lpos) & U64 <= nt, "messages do not fit the text ring"
-    tail_id = (first_id - 1) & ((1 << 62) - 1) if len(msgs) < nd else first_id
-    head_id = (first_id + len(msgs) - 1) & ((1 << 62) - 1)
+    assert (lpos - tail_lpos) & umask <= nt, "messages do not fit the text ring"
+    tail_id = (first_id - 1) & id_mask if len(msgs) < nd else first_id
+    head_id = (first_id + len(msgs) - 1) & id_mask
     ring = Ring(count_bits, size_bits, descs_va, infos_va, data_va, tail_id, head_id, tail_lpos, lpos)
     return ring, {descs_va: bytes(desc), infos_va: bytes(info), data_va: bytes(data)}
 
@@ -536,6 +544,24 @@ def vector_e_log_buf(first: int = 0x80, nxt: int = 0x58) -> tuple[Machine, str]:
     return Machine("x86_64", [img], info, [prstatus_x86_64(1, IMG_VA + 0x1234, 0)], "5.4.0-synth"), expected
 
 
+def legacy_log_buf(text: bytes = b"<6>Linux version 3.2.0-legacy\n<4>old style line\n<0>Kernel panic - not syncing: x\n",
+                   length: int = 64) -> tuple[Machine, bytes]:
+    """A pre-3.5 character ring (§4.9): ``text`` written circularly into ``length`` bytes.
+
+    Returns the machine and the bytes the ring still holds (its last ``length`` bytes)."""
+    img = Segment(IMG_PA, IMG_VA, bytearray(0x4000))
+    buf = bytearray(length)
+    for i, b in enumerate(text):
+        buf[i % length] = b
+    img.put(IMG_VA + 0x3000, bytes(buf))
+    img.put(IMG_VA + 0x80, struct.pack("<Q", IMG_VA + 0x3000))
+    img.put(IMG_VA + 0x90, struct.pack("<Ii", len(text), length))  # log_end, log_buf_len
+    img.put(IMG_VA + 0x800, utsname("3.2.0-legacy", "x86_64"))
+    info = vmcoreinfo_x86_64("3.2.0-legacy", IMG_VA, None, prb=False)
+    info += f"SYMBOL(log_buf)={IMG_VA + 0x80:x}\nSYMBOL(log_end)={IMG_VA + 0x90:x}\nSYMBOL(log_buf_len)={IMG_VA + 0x94:x}\n"
+    return Machine("x86_64", [img], info, [prstatus_x86_64(1, IMG_VA, 0)], "3.2.0-legacy"), text[-length:]
+
+
 # --------------------------------------------------------------------------- ELF writer
 
 
@@ -648,6 +674,81 @@ def write_elf_vmcore(
     hole = ((0x1_4000_0000 if arch == "x86_64" else 0x1_0000_0000), (big + PAGE - 1) & ~(PAGE - 1)) if big else None
     write_elf(path, m, truncate_to=truncate_to, no_vaddr=no_vaddr, incomplete=incomplete, big_hole=hole)
     return expected
+
+
+# --------------------------------------------------------------------------- 32-bit ARM
+
+ARM_PAGE_OFFSET = 0xC0000000
+ARM_PHYS_OFFSET = 0x80000000
+ARM_IMG_VA, ARM_DM_VA = 0xC0008000, 0xC1000000
+
+
+def prstatus_arm(pid: int, pc: int, sp: int, cpsr: int = 0x600001D3) -> bytes:
+    d = bytearray(148)
+    struct.pack_into("<i", d, 24, pid)
+    struct.pack_into("<I", d, 124, sp)
+    struct.pack_into("<II", d, 132, pc, cpsr)
+    return bytes(d)
+
+
+def build_arm32_machine(
+    messages: Iterable[str | bytes | tuple[int, str | bytes] | Msg], *, release: str = "6.1.0-32-armmp",
+    **ring_opts: int | bool,
+) -> tuple[Machine, str]:
+    """A crashed 32-bit ARM kernel: 4-byte words, 30-bit ids, no arch keys in VMCOREINFO."""
+    msgs = as_msgs(messages)
+    count_bits = _bits_for(len(msgs) + 1, 4)
+    size_bits = _bits_for(sum(_block_size(len(m.text), 4) for m in msgs if m.text) + 4, 9)
+    ring, writes = lay_out_ring(msgs, ARM_DM_VA, count_bits, size_bits, word=4, **ring_opts)  # type: ignore[arg-type]
+    img = Segment(ARM_IMG_VA - ARM_PAGE_OFFSET + ARM_PHYS_OFFSET, ARM_IMG_VA, bytearray(0x2000))
+    dm_size = ((ring.data_va - ARM_DM_VA) + (1 << size_bits) + PAGE - 1) & ~(PAGE - 1)
+    dm = Segment(ARM_DM_VA - ARM_PAGE_OFFSET + ARM_PHYS_OFFSET, ARM_DM_VA, bytearray(dm_size))
+    for va, blob in writes.items():
+        dm.put(va, blob)
+    prb = bytearray(44)
+    struct.pack_into("<IIIII", prb, 0, ring.count_bits, ring.descs_va, ring.infos_va, ring.head_id, ring.tail_id)
+    struct.pack_into("<IIII", prb, 24, ring.size_bits, ring.data_va, ring.head_lpos, ring.tail_lpos)
+    img.put(ARM_IMG_VA + 0x80, struct.pack("<I", ARM_IMG_VA + 0x100))
+    img.put(ARM_IMG_VA + 0x100, bytes(prb))
+    img.put(ARM_IMG_VA + 0x800, utsname(release, "armv7l"))
+    keys = {
+        "SIZE(printk_ringbuffer)": 44, "OFFSET(printk_ringbuffer.desc_ring)": 0,
+        "OFFSET(printk_ringbuffer.text_data_ring)": 24, "OFFSET(printk_ringbuffer.fail)": 40,
+        "OFFSET(prb_desc_ring.count_bits)": 0, "OFFSET(prb_desc_ring.descs)": 4, "OFFSET(prb_desc_ring.infos)": 8,
+        "OFFSET(prb_desc_ring.head_id)": 12, "OFFSET(prb_desc_ring.tail_id)": 16,
+        "SIZE(prb_desc)": 12, "OFFSET(prb_desc.state_var)": 0, "OFFSET(prb_desc.text_blk_lpos)": 4,
+        "SIZE(prb_data_blk_lpos)": 8, "OFFSET(prb_data_blk_lpos.begin)": 0, "OFFSET(prb_data_blk_lpos.next)": 4,
+        "OFFSET(prb_data_ring.size_bits)": 0, "OFFSET(prb_data_ring.data)": 4,
+        "SIZE(atomic_long_t)": 4, "OFFSET(atomic_long_t.counter)": 0,
+    }
+    lines = [ln for ln in _PRB_KEYS.splitlines() if ln.split("=")[0] not in keys]
+    lines += [f"{k}={v}" for k, v in keys.items()]
+    info = "\n".join([f"OSRELEASE={release}", "PAGESIZE=4096", f"SYMBOL(init_uts_ns)={ARM_IMG_VA + 0x800:x}",
+                      "OFFSET(uts_namespace.name)=0", f"SYMBOL(prb)={ARM_IMG_VA + 0x80:x}", *lines,
+                      "CRASHTIME=1720000000"]) + "\n"
+    notes = [prstatus_arm(0, 0xC0101234, 0xC1A01F00), prstatus_arm(321, 0xC0204567, 0xC2B03E00)]
+    return Machine("arm", [img, dm], info, notes, release), expected_dmesg(msgs)
+
+
+def elf32_bytes(m: Machine, *, no_vaddr: bool = False) -> bytes:
+    """ELF32 core image (32-bit ARM) of ``m``."""
+    notes = m.note_bytes()
+    nph = 1 + len(m.segments)
+    note_off = 52 + 32 * nph
+    off = (note_off + len(notes) + PAGE - 1) & ~(PAGE - 1)
+    phdrs = [struct.pack("<IIIIIIII", 4, note_off, 0, 0, len(notes), len(notes), 0, 0)]
+    body = []
+    for s in m.segments:
+        phdrs.append(struct.pack("<IIIIIIII", 1, off, 0 if no_vaddr else s.vaddr, s.paddr, len(s.data),
+                                 len(s.data), 7, 0))
+        body.append((off, bytes(s.data)))
+        off += len(s.data)
+    ehdr = b"\x7fELF\x01\x01\x01" + b"\0" * 9 + struct.pack("<HHIIIIIHHHHHH", 4, 40, 1, 0, 52, 0, 0, 52, 32, nph, 0, 0, 0)
+    out = bytearray(ehdr + b"".join(phdrs))
+    out += b"\0" * (note_off - len(out)) + notes
+    for o, data in body:
+        out += b"\0" * (o - len(out)) + data
+    return bytes(out)
 
 
 # --------------------------------------------------------------------------- kdump writer

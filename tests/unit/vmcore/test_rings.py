@@ -101,3 +101,26 @@ def test_implausible_ring_header_is_an_error_not_a_hang(tmp_path: Path) -> None:
     write_elf(path, m)
     text, warnings = dmesg_of(path)
     assert text == "" and "implausible" in warnings[-1]
+
+
+@pytest.mark.parametrize("length", [64, 256])
+def test_legacy_character_ring_keeps_its_last_bytes(tmp_path: Path, length: int) -> None:
+    from tests.vmcore_builder import legacy_log_buf
+
+    m, kept = legacy_log_buf(length=length)
+    path = tmp_path / "legacy.elf"
+    write_elf(path, m)
+    assert dmesg_of(path) == (kept.decode(), [])
+
+
+def test_arm32_ring_with_30_bit_ids_and_32_bit_lpos(tmp_path: Path) -> None:
+    from tests.vmcore_builder import build_arm32_machine, elf32_bytes
+
+    m, expected = build_arm32_machine(MSGS, first_id=(1 << 30) - 5, first_lpos=(1 << 32) - 40)
+    path = tmp_path / "arm32.elf"
+    path.write_bytes(elf32_bytes(m))
+    with open_dump(path) as d:
+        assert d.machine == "arm"
+        assert d.dmesg_text() == expected
+        assert [(c.pid, c.pc, c.sp) for c in d.cpus] == [(0, 0xC0101234, 0xC1A01F00), (321, 0xC0204567, 0xC2B03E00)]
+        assert d.uts_check() is None
