@@ -95,7 +95,7 @@ def _resolve(target: str, ctx: Context) -> Path:
     if p.exists():
         return p
     try:
-        from crashd.store import resolve_record  # type: ignore[attr-defined]
+        from crashd.store import resolve_record
     except ImportError:
         raise NotFoundError(f"{target}: no such file, and the record store is not available to resolve IDs") from None
     return Path(resolve_record(ctx.paths, target))

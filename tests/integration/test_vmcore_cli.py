@@ -251,3 +251,17 @@ def test_same_bytes_as_vmcore_dmesg_on_synthetic_dumps(tmp_path: Path, variant: 
     proc = run_crashd(["dmesg", str(path)])
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.encode() == oracle
+
+
+def test_dmesg_of_a_record_id_resolves_through_the_store(tmp_path: Path) -> None:
+    from tests.fakeroot import build_root
+
+    paths = build_root(tmp_path / "root", {"/var/lib/crash/": ""})
+    rec = paths.crash_store / "20260101T120000-kdump-0123abcd"
+    rec.mkdir(mode=0o700)
+    write_elf(rec / "vmcore", vector_a())
+    proc = run_crashd(["dmesg", "20260101T120000-kdump"], root=paths.root)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == VECTOR_A_EXPECTED
+    unknown = run_crashd(["dmesg", "20990101T000000"], root=paths.root)
+    assert unknown.returncode == 1 and "no crash record matches" in unknown.stderr
