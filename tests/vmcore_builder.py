@@ -787,11 +787,15 @@ def kdump_bytes(
 
     ``raw_pfns`` are stored uncompressed (flags 0); ``excluded_pfns`` are present in the 1st
     bitmap only (filtered); ``incomplete_last`` zeroes the last descriptor and sets status 0x8.
+    A 32-bit ARM machine gets the ILP32 header layout of an armhf makedumpfile (§5.2), with
+    pfns counted from the start of RAM.
     """
+    arm32 = m.arch == "arm"
+    first_pfn = ARM_PHYS_OFFSET // PAGE if arm32 else 0
     pages: dict[int, bytes] = {}
     for s in m.segments:
         for o in range(0, len(s.data), PAGE):
-            pages[(s.paddr + o) // PAGE] = bytes(s.data[o : o + PAGE]).ljust(PAGE, b"\0")
+            pages[(s.paddr + o) // PAGE - first_pfn] = bytes(s.data[o : o + PAGE]).ljust(PAGE, b"\0")
     excluded = set(excluded_pfns)
     raw = set(raw_pfns)
     max_mapnr = max(list(pages) + list(excluded)) + 1
@@ -804,25 +808,33 @@ def kdump_bytes(
     for pfn in pages:
         bm2[pfn >> 3] |= 1 << (pfn & 7)
     notes = m.note_bytes()
-    sub_size = (104 + len(notes) + PAGE - 1) // PAGE
+    sub_len = 96 if arm32 else 104
+    sub_size = (sub_len + len(notes) + PAGE - 1) // PAGE
     status = _COMP_FLAG[compression] | (0x8 if incomplete_last else 0)
     hdr = bytearray(464)
     hdr[0:8] = b"KDUMP   "
     struct.pack_into("<i", hdr, 8, 6)
-    for i, f in enumerate(
-        [b"Linux", b"synth-host", m.release.encode(), b"#1 SMP", m.arch.encode(), b"(none)"]
-    ):
+    uts_machine = b"armv7l" if arm32 else m.arch.encode()
+    for i, f in enumerate([b"Linux", b"synth-host", m.release.encode(), b"#1 SMP", uts_machine, b"(none)"]):
         hdr[12 + 65 * i : 12 + 65 * i + len(f)] = f
-    struct.pack_into("<qq", hdr, 408, 1720000000, 0)
-    struct.pack_into("<IiiII", hdr, 424, status, PAGE, sub_size, 2 * half_blocks, min(max_mapnr, 0xFFFFFFFF))
-    struct.pack_into("<i", hdr, 460, len(m.prstatus))
-    note_off = PAGE + 104
-    sub = bytearray(104)
-    phys_base = PHYS_BASE if m.arch == "x86_64" else A64_PHYS_OFFSET
-    struct.pack_into("<Qii", sub, 0, phys_base, 31, 0)
+    base = 412 if arm32 else 424
+    struct.pack_into("<II" if arm32 else "<qq", hdr, 404 if arm32 else 408, 1720000000, 0)
+    struct.pack_into("<IiiII", hdr, base, status, PAGE, sub_size, 2 * half_blocks, min(max_mapnr, 0xFFFFFFFF))
+    struct.pack_into("<i", hdr, base + 36, len(m.prstatus))
+    note_off = PAGE + sub_len
+    sub = bytearray(sub_len)
     info_len = len(m.vmcoreinfo.encode())
-    struct.pack_into("<QQQQ", sub, 32, note_off + m.vmcoreinfo_offset_in_notes(), info_len, note_off, len(notes))
-    struct.pack_into("<QQQ", sub, 80, 0, max_mapnr, max_mapnr)
+    info_off = note_off + m.vmcoreinfo_offset_in_notes()
+    if arm32:
+        struct.pack_into("<Iii", sub, 0, ARM_PHYS_OFFSET, 31, 0)
+        struct.pack_into("<qI", sub, 24, info_off, info_len)
+        struct.pack_into("<qI", sub, 40, note_off, len(notes))
+        struct.pack_into("<QQQ", sub, 72, 0, max_mapnr, max_mapnr)
+    else:
+        phys_base = PHYS_BASE if m.arch == "x86_64" else A64_PHYS_OFFSET
+        struct.pack_into("<Qii", sub, 0, phys_base, 31, 0)
+        struct.pack_into("<QQQQ", sub, 32, info_off, info_len, note_off, len(notes))
+        struct.pack_into("<QQQ", sub, 80, 0, max_mapnr, max_mapnr)
     out = bytearray(hdr.ljust(PAGE, b"\0"))
     out += (bytes(sub) + notes).ljust(sub_size * PAGE, b"\0")
     out += bm1 + bm2

@@ -20,6 +20,17 @@ _MACHINE_BY_NAME = {"x86_64": EM_X86_64, "aarch64": EM_AARCH64, "arm64": EM_AARC
 FLAT_SIGNATURE = b"makedumpfile\0\0\0\0"
 
 
+def _machine_from_uts(name: str) -> int:
+    """e_machine for a kdump header's ``utsname.machine`` (armv7l, i686, …); 0 if unknown."""
+    if name in _MACHINE_BY_NAME:
+        return _MACHINE_BY_NAME[name]
+    if name.startswith("arm"):
+        return EM_ARM
+    if len(name) == 4 and name[0] == "i" and name.endswith("86"):
+        return EM_386
+    return 0
+
+
 def detect(head: bytes) -> str | None:
     """``elf``, ``kdump``, ``diskdump``, ``flat`` or ``None`` from the first 16+ bytes."""
     if head[:4] == b"\x7fELF":
@@ -77,9 +88,7 @@ class Dump:
             k = KdumpVmcore(reader, self.path)
             self.container = k
             notes = k.notes
-            machine = _MACHINE_BY_NAME.get(k.uts_machine, 0)
-            if not machine:
-                machine = EM_X86_64 if k.phys_base is not None else 0
+            machine = _machine_from_uts(k.uts_machine)
             self.complete = not (k.truncated or k.incomplete)
             self.estimated_size = None
             loads = []

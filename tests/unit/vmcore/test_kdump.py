@@ -116,3 +116,21 @@ def test_arm64_kdump(tmp_path: Path) -> None:
     with open_dump(path) as d:
         assert d.machine == "aarch64"
         assert d.dmesg_text() == expected
+
+
+def test_arm32_kdump_uses_the_ilp32_layout_and_ram_relative_pfns(tmp_path: Path) -> None:
+    from tests.vmcore_builder import build_arm32_machine
+
+    m, expected = build_arm32_machine(["hello from armhf", "Kernel panic - not syncing: x"])
+    path = _write(tmp_path, kdump_bytes(m))
+    with open_dump(path) as d:
+        assert d.machine == "arm"
+        assert d.kernel_release == "6.1.0-32-armmp"
+        assert d.dmesg_text() == expected
+        assert [c.pid for c in d.cpus] == [0, 321]
+
+
+def test_old_diskdump_signature_is_recognised_and_refused(tmp_path: Path) -> None:
+    path = _write(tmp_path, b"DISKDUMP" + bytes(4088))
+    with pytest.raises(VmcoreError, match="DISKDUMP"):
+        open_dump(path)
