@@ -130,3 +130,24 @@ def test_keepers_ignore_records_without_signature(tmp_path: Path) -> None:
     make(paths, n[2], "X")
     assert keepers(list_records(paths)) == {n[1], n[2]}
     assert json.loads((paths.crash_store / n[1] / "metadata.json").read_text())["signature"] == "X"
+
+
+def test_sha256_of_sparse_and_plain_files(tmp_path: Path) -> None:
+    import hashlib
+
+    from crashd.store import sha256_file
+
+    sparse = tmp_path / "sparse"
+    with open(sparse, "wb") as fh:
+        fh.seek(9 << 20)
+        fh.write(b"data in the middle")
+        fh.seek(20 << 20)
+        fh.write(b"tail")
+        fh.truncate(25 << 20)  # ends in a hole
+    plain = tmp_path / "plain"
+    plain.write_bytes(os.urandom(5 << 20) + b"x")
+    empty = tmp_path / "empty"
+    empty.write_bytes(b"")
+    for p in (sparse, plain, empty):
+        data = p.read_bytes()
+        assert sha256_file(p) == (len(data), hashlib.sha256(data).hexdigest())
