@@ -119,10 +119,7 @@ class ElfVmcore:
                 f"the file is truncated: {src.size} of {self.expected_size} bytes present"
                 f" ({100 * src.size // max(self.expected_size, 1)}%)"
             )
-        if any(ld.filesz < ld.memsz for ld in self.loads):
-            self.filtered = True
-        else:
-            self.filtered = False
+        self.filtered = any(ld.filesz < ld.memsz for ld in self.loads)  # makedumpfile -E dropped tails
         if self.incomplete:
             self.warnings.append("makedumpfile marked this dump incomplete (it ran out of space)")
 

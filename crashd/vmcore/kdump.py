@@ -11,6 +11,7 @@ import bisect
 import struct
 import zlib
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Protocol
 
 from crashd.errors import VmcoreError
@@ -120,7 +121,8 @@ def open_flat(src: Reader) -> FlatReader:
     return FlatReader(src)
 
 
-def _decoder(flags: int, block_size: int):  # type: ignore[no-untyped-def]
+def _decoder(flags: int, block_size: int) -> Callable[[bytes], bytes]:
+    """The page decompressor for ``flags``; its library is imported only now."""
     if flags & FLAG_ZLIB:
         return zlib.decompress
     if flags & FLAG_LZO:
@@ -128,7 +130,7 @@ def _decoder(flags: int, block_size: int):  # type: ignore[no-untyped-def]
             import lzo  # type: ignore[import-not-found]
         except ImportError:
             raise UnsupportedCompression("lzo") from None
-        return lambda b: lzo.decompress(b, False, block_size)
+        return lambda b: bytes(lzo.decompress(b, False, block_size))
     if flags & FLAG_SNAPPY:
         try:
             import cramjam
@@ -141,7 +143,7 @@ def _decoder(flags: int, block_size: int):  # type: ignore[no-untyped-def]
         except ImportError:
             raise UnsupportedCompression("zstd") from None
         dctx = zstandard.ZstdDecompressor()
-        return lambda b: dctx.decompress(b, max_output_size=block_size)
+        return lambda b: bytes(dctx.decompress(b, max_output_size=block_size))
     raise VmcoreError(f"unknown page compression flags {flags:#x}")
 
 
@@ -213,6 +215,7 @@ class KdumpVmcore:
         self.truncated = bool(getattr(src, "truncated", False))
         self._check_end()
         self._pages: OrderedDict[int, bytes] = OrderedDict()
+        self._decoders: dict[int, Callable[[bytes], bytes]] = {}
 
     # ---------------------------------------------------------------- bitmaps
     def _count_prefix(self) -> list[int]:
@@ -292,7 +295,10 @@ class KdumpVmcore:
             raise NotInDump(pa, "file truncated")
         if flags & (FLAG_ZLIB | FLAG_LZO | FLAG_SNAPPY | FLAG_ZSTD):
             try:
-                page = bytes(_decoder(flags, self.block_size)(raw))
+                decode = self._decoders.get(flags)
+                if decode is None:
+                    decode = self._decoders[flags] = _decoder(flags, self.block_size)
+                page = decode(raw)
             except UnsupportedCompression:
                 raise
             except Exception as exc:  # codec libraries raise their own types

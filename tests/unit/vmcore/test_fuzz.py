@@ -116,7 +116,7 @@ def real_copy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     yield dst
 
 
-@settings(FUZZ, max_examples=15)
+@settings(FUZZ, max_examples=10)
 @given(hits=st.lists(st.tuples(st.integers(0, (1 << 16) - 8), st.sampled_from(INTERESTING)), min_size=1, max_size=4))
 def test_mutated_real_kdump_headers(real_copy: Path, hits: list[tuple[int, int]]) -> None:
     """Header, sub-header, notes, bitmaps and the start of the page table live in the first 64 KiB."""
