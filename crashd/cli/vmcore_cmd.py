@@ -121,8 +121,12 @@ def _dmesg(args: argparse.Namespace, ctx: Context) -> int:
         except VmcoreError as exc:
             _warn("dmesg", d.warnings)
             raise VmcoreError(f"{path}: no kernel log: {exc}") from exc
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        try:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        except BrokenPipeError:  # `crashd dmesg x | head`: the reader has all it wanted
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return EXIT_OK
         _warn("dmesg", d.warnings)
     return EXIT_OK
 
@@ -151,8 +155,11 @@ def inspect_report(path: str | os.PathLike[str]) -> dict[str, Any]:
                 d.warnings.append("crash summary unavailable (crashd.summary missing)")
             else:
                 s = summarize(log_text, d.cpus)
+                # The PRSTATUS note of the crashing task, when exactly one note has its PID.
+                notes = [c.cpu for c in d.cpus if s.pid is not None and c.pid == s.pid]
                 summary = {**s.to_dict(), "signature": s.signature, "trigger": s.trigger,
-                           "timestamp": s.timestamp, "warnings": list(s.warnings)}
+                           "timestamp": s.timestamp, "warnings": list(s.warnings),
+                           "note": notes[0] if len(notes) == 1 else None}
         warnings = list(d.warnings)
         if uts_problem:
             warnings.append(uts_problem)
@@ -207,7 +214,8 @@ def _inspect(args: argparse.Namespace) -> int:
         rows += [
             ("crash kind", crash["kind"]),
             ("message", crash["message"] or "-"),
-            ("crashing CPU", "-" if crash["cpu"] is None else str(crash["cpu"])),
+            ("crashing CPU", ("-" if crash["cpu"] is None else str(crash["cpu"]))
+             + ("" if crash["note"] is None else f" (cpu note {crash['note']})")),
             ("PID / comm", f"{crash['pid'] if crash['pid'] is not None else '-'} {crash['comm'] or ''}".rstrip()),
             ("PC", crash["pc_symbol"] or crash["pc"] or "-"),
             ("taint", "-" if crash["taint"] is None else (crash["taint"] or "not tainted")),

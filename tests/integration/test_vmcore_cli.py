@@ -106,7 +106,7 @@ def test_inspect_json_of_vector_a(a_elf: Path) -> None:
     crash = data["crash"]
     assert crash["kind"] == "sysrq"
     assert crash["message"] == "Kernel panic - not syncing: sysrq triggered crash"  # not the "---[ end" marker
-    assert (crash["cpu"], crash["pid"], crash["comm"]) == (1, 1234, "bash")
+    assert (crash["cpu"], crash["pid"], crash["comm"], crash["note"]) == (1, 1234, "bash", 1)
     assert crash["signature"]
 
 
@@ -265,3 +265,21 @@ def test_dmesg_of_a_record_id_resolves_through_the_store(tmp_path: Path) -> None
     assert proc.stdout == VECTOR_A_EXPECTED
     unknown = run_crashd(["dmesg", "20990101T000000"], root=paths.root)
     assert unknown.returncode == 1 and "no crash record matches" in unknown.stderr
+
+
+def test_dmesg_into_a_closed_pipe_is_quiet(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    path = tmp_path / "big.elf"
+    write_elf_vmcore(path, ["x" * 900 + str(i) for i in range(400)])
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    proc = subprocess.Popen([sys.executable, "-m", "crashd", "dmesg", str(path)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.read(100)
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=30) == 0
+    assert b"Traceback" not in err
