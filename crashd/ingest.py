@@ -605,7 +605,7 @@ class Ingester:
         self.journal.event(
             "record_created",
             summary.message or f"kernel crash recorded ({plan.kind}), no panic line found",
-            priority=3,
+            priority=4,
             record=name,
             signature=summary.signature,
             kernel=kernel.get("release"),

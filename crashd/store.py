@@ -307,7 +307,10 @@ def read_metadata(path: Path) -> dict[str, Any]:
     """A record's ``metadata.json`` (read without following symlinks)."""
     fd = open_source(path / "metadata.json")
     with os.fdopen(fd, "rb") as fh:
-        data = json.loads(fh.read().decode())
+        try:
+            data = json.loads(fh.read().decode())
+        except ValueError as exc:  # includes UnicodeDecodeError
+            raise CrashdError(f"{path / 'metadata.json'}: unreadable: {exc}") from exc
     if not isinstance(data, dict):
         raise CrashdError(f"{path / 'metadata.json'}: not a JSON object")
     return data

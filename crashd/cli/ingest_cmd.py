@@ -20,13 +20,13 @@ def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
 def run(verb: str, args: argparse.Namespace, ctx: Context) -> int:
     from crashd.config import load_config
     from crashd.errors import CrashdError
-    from crashd.ingest import Ingester
+    from crashd.ingest import ingest
     from crashd.journal import Journal
 
     config = load_config(ctx.paths)
     journal = Journal.detect()
     try:
-        result = Ingester(ctx.paths, config, journal, ctx.tools).run()
+        result = ingest(ctx.paths, config, journal, ctx.tools)
     except CrashdError as exc:
         journal.event("ingest_failed", f"crash ingest failed: {exc}", priority=3)
         raise

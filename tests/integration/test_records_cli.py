@@ -67,3 +67,13 @@ def test_remove(tmp_path: Path) -> None:
     assert not (HostPaths(root).crash_store / names[0]).exists()
     rows = json.loads(run_crashd(["list", "--json"], root).stdout)["records"]
     assert [r["name"] for r in rows] == names[1:]
+
+
+def test_show_of_a_damaged_record_is_one_clear_line(tmp_path: Path) -> None:
+    root, names = populated(tmp_path)
+    (HostPaths(root).crash_store / names[0] / "metadata.json").write_text("{not json")
+    res = run_crashd(["show", names[0]], root)
+    assert res.returncode == 1
+    assert "metadata.json: unreadable" in res.stderr and "Traceback" not in res.stderr
+    listed = run_crashd(["list"], root)
+    assert listed.returncode == 0 and "(metadata unreadable)" in listed.stdout
