@@ -62,7 +62,8 @@ log = logging.getLogger(__name__)
 
 SCHEMA = 1
 MATCH_WINDOW = 600.0
-SPOOL_DIR = re.compile(r"^(?P<stamp>\d{8}T\d{6})-(?P<boot>[0-9a-f]{8})(?P<incomplete>\.incomplete)?$")
+# As crashd.capture.spool names them; "unknown0" when the crashed boot's id was not known.
+SPOOL_DIR = re.compile(r"^(?P<stamp>\d{8}T\d{6})-(?P<boot>[0-9a-f]{8}|unknown0)(?P<incomplete>\.incomplete)?$")
 LEDGER = ".ledger"
 LAST_BOOT = ".last-boot"
 # Bytes kept free beyond what the new records need (metadata, directory blocks).
@@ -123,6 +124,11 @@ def _iso(ts: float | None) -> str | None:
 
 def _stamp(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y%m%dT%H%M%S")
+
+
+def stored_name(dump: str) -> str:
+    """``.incomplete`` marks a store temp file, so a dump named so is kept as ``.partial``."""
+    return dump[: -len(".incomplete")] + ".partial" if dump.endswith(".incomplete") else dump
 
 
 def pstore_key(crash: PstoreCrash) -> str:
@@ -401,7 +407,8 @@ class Ingester:
                 cap.dmesg = fh.read().decode("utf-8", "replace") or None
         cpus = None
         if dumps:
-            src = staging / dumps[0] if (staging / dumps[0]).is_file() else cap.path / dumps[0]
+            first = stored_name(dumps[0])
+            src = staging / first if (staging / first).is_file() else cap.path / dumps[0]
             cpus = self._read_dump(cap, src)
         cap.summary = summarize(cap.dmesg, cpus) if cap.dmesg else None
         info = cap.info or {}
@@ -416,7 +423,13 @@ class Ingester:
         cap.complete = bool(not cap.interrupted and info.get("complete") is True and dumps and dump_ok)
 
     def _read_dump(self, cap: Capture, path: Path) -> list[Any] | None:
-        meta: dict[str, Any] = {"complete": None, "file": path.name, "format": None, "spool": cap.key, "warnings": []}
+        meta: dict[str, Any] = {
+            "complete": None,
+            "file": stored_name(path.name),
+            "format": None,
+            "spool": cap.key,
+            "warnings": [],
+        }
         cap.dump_meta = meta
         try:
             from crashd.vmcore import open_dump
@@ -548,7 +561,7 @@ class Ingester:
             elif pstore_text:
                 staging.write_bytes("dmesg.txt", pstore_text.encode())
             for n in cap.dumps:  # last: the step that takes data out of the spool
-                staging.move_file(cap.path / n, n)
+                staging.move_file(cap.path / n, stored_name(n))
         elif pstore_text:
             staging.write_bytes("dmesg.txt", pstore_text.encode())
         summary = self._summary(plan)

@@ -289,3 +289,17 @@ def test_pstore_fills_in_when_the_dump_has_no_log(tmp_path: Path) -> None:
     meta = m.metadata(rec)
     assert meta["kind"] == "kdump+pstore"
     assert meta["panic"]["message"] == PANIC and meta["complete"] is False
+
+
+def test_capture_of_an_unknown_boot_and_a_partial_dump_name(tmp_path: Path) -> None:
+    m = Machine(tmp_path)
+    d = m.capture(boot="unknown0" + "0" * 24, dump_name="vmcore.incomplete", incomplete=True, write_info=False)
+    assert d.name.endswith("-unknown0.incomplete")
+    data = (d / "vmcore.incomplete").read_bytes()
+    m.ingest()
+    (rec,) = m.records()
+    meta = m.metadata(rec)
+    assert (rec / "vmcore.partial").read_bytes() == data
+    assert meta["sources"]["vmcore"]["file"] == "vmcore.partial" and meta["complete"] is False
+    assert "vmcore.partial" in meta["files"]
+    assert not d.exists()
