@@ -45,7 +45,16 @@ def detect(head: bytes) -> str | None:
 
 
 class Dump:
-    """An opened vmcore. Use as a context manager (closes the file)."""
+    """An opened vmcore. Use as a context manager (closes the file).
+
+    Attributes: ``format`` ("elf" | "kdump" | "flat"), ``vmcoreinfo`` (:class:`VmcoreInfo`),
+    ``kernel_release``, ``machine`` ("x86_64", "aarch64", "arm", …), ``page_size``,
+    ``crash_time`` (epoch seconds or None), ``kaslr_offset``, ``cpus`` (one
+    :class:`CpuState` per PRSTATUS note: ``.cpu`` = note index, ``.pid``, ``.pc``, ``.sp``),
+    ``complete`` (False when truncated or flagged incomplete), ``warnings`` (sentences for a
+    person; reading the log may add more), ``estimated_size`` (ELF: bytes the file should
+    have; None otherwise). The log is read on first use: :meth:`log_records`, :meth:`dmesg_text`.
+    """
 
     def __init__(self, path: str | os.PathLike[str], *, nofollow: bool = False):
         self.path = os.fspath(path)
