@@ -112,3 +112,34 @@ def test_symlink_in_spool_fails_with_its_name(tmp_path: Path) -> None:
     assert res.returncode == 1
     assert str(link) in res.stderr
     assert link.is_symlink()
+
+
+def test_what_crashd_save_wrote_becomes_a_record(tmp_path: Path) -> None:
+    """The capture kernel's `crashd save`, then the next boot's `crashd ingest`: the spool format both agree on."""
+    from tests.unit.ingest.scenario import sysrq_messages
+    from tests.vmcore_builder import write_elf_vmcore
+
+    build_root(
+        tmp_path,
+        {
+            "/proc/cmdline": f"console=ttyS0 systemd.unit=crashd-capture.target crashd.boot_id={BOOT_CRASHED}\n",
+            "/proc/sys/kernel/random/boot_id": "99999999-8c1e-4a53-9d55-8c2ba3b7e1a2\n",
+            "/etc/crashd.conf": "[capture]\ncollector = copy\nfinal_action = shell\n",
+            "/var/crash/": "",
+            "/sys/fs/pstore/": "",
+        },
+    )
+    write_elf_vmcore(tmp_path / "proc/vmcore", sysrq_messages())
+    saved = run_crashd(["save"], tmp_path)
+    assert saved.returncode == 0, saved.stderr
+    (spool,) = (tmp_path / "var/crash").iterdir()
+    res = run_crashd(["ingest"], tmp_path)
+    assert res.returncode == 0, res.stderr
+    (name,) = records(tmp_path)
+    meta = show(tmp_path, name)
+    assert meta["kind"] == "kdump" and meta["complete"] is True
+    assert meta["crashed_boot_id"] == BOOT_CRASHED
+    assert meta["capture"]["collector"] == "copy"
+    assert meta["panic"]["message"] == PANIC
+    assert sorted(meta["files"]) == ["capture.json", "dmesg.txt", "vmcore"]
+    assert not spool.exists()
