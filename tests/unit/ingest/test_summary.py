@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from crashd.summary import TRIGGERS, classify, normalize_frame, parse_lines, summarize
+from crashd.summary import KINDS, TRIGGERS, classify, normalize_frame, parse_lines, summarize
 
 DESIGN_KEYS = {"kind", "message", "cpu", "pid", "comm", "pc", "pc_symbol", "taint", "call_trace"}
 
@@ -233,3 +233,36 @@ def test_end_marker_is_not_the_panic_line() -> None:
     )
     assert s.message == "Kernel panic - not syncing: sysrq triggered crash"
     assert s.timestamp == 101.0
+
+
+def test_any_text_gives_a_summary_without_raising() -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    pieces = st.sampled_from(
+        [
+            "Kernel panic - not syncing: x",
+            "CPU: 1 PID: 2 Comm: a Not tainted 6.1 #1",
+            "Call Trace:",
+            " f+0x1/0x2",
+            "RIP: 0010:g+0x1/0x2",
+            "</TASK>",
+            "BUG: ",
+            "Linux version ",
+            "<4>[  1.0] ",
+            "\n",
+            "\x00",
+            "é",
+            "[",
+        ]
+    )
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(st.one_of(pieces, st.text(max_size=20)), max_size=40))
+    def check(parts: list[str]) -> None:
+        s = summarize("".join(parts))
+        assert s.kind in KINDS
+        assert s.signature is not None and len(s.signature) == 16
+        assert set(s.to_dict()) == DESIGN_KEYS
+
+    check()
