@@ -30,6 +30,11 @@ def run(verb: str, args: argparse.Namespace, ctx: Context) -> int:
     except CrashdError as exc:
         journal.event("ingest_failed", f"crash ingest failed: {exc}", priority=3)
         raise
+    except OSError as exc:  # e.g. a read-only /var/lib: one clear line, nothing lost (pstore is unlinked last)
+        where = f"{exc.filename}: " if exc.filename else ""
+        error = CrashdError(f"{where}{exc.strerror or exc}")
+        journal.event("ingest_failed", f"crash ingest failed: {error}", priority=3)
+        raise error from exc
     for name in result.created:
         print(f"created {name}")
     for name in result.removed:

@@ -143,3 +143,17 @@ def test_what_crashd_save_wrote_becomes_a_record(tmp_path: Path) -> None:
     assert meta["panic"]["message"] == PANIC
     assert sorted(meta["files"]) == ["capture.json", "dmesg.txt", "vmcore"]
     assert not spool.exists()
+
+
+def test_unwritable_store_is_one_clear_error_and_pstore_stays(tmp_path: Path) -> None:
+    build_root(
+        tmp_path,
+        {
+            "/sys/fs/pstore/dmesg-ramoops-0": "Panic#1 Part1\n<0>[ 1.0] Kernel panic - not syncing: x\n",
+            "/var/lib/crash": "a file where the store should be\n",
+        },
+    )
+    res = run_crashd(["ingest"], tmp_path)
+    assert res.returncode == 1
+    assert "Traceback" not in res.stderr and "crash" in res.stderr
+    assert (tmp_path / "sys/fs/pstore/dmesg-ramoops-0").exists()
