@@ -295,7 +295,7 @@ class Daemon:
                 self.armed_plan = None
                 self.request("capture kernel was unloaded", now, settle=False, force=True)
                 return
-            changed = self.watch.changed()
+            changed = self.watch.news()
             if changed:
                 names = ", ".join(sorted(self.paths.unhost(p) for p in changed))
                 self.request(f"{names} changed", now)

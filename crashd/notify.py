@@ -16,6 +16,8 @@ from collections.abc import Mapping
 
 log = logging.getLogger(__name__)
 
+SEND_TIMEOUT = 2.0
+
 
 def socket_address(name: str) -> str | bytes:
     """``@foo`` → ``b"\\0foo"`` (abstract); a path stays a path."""
@@ -53,6 +55,10 @@ class Notifier:
         try:
             if self._sock is None:
                 self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+                # A datagram send blocks while the receiver's queue is full
+                # (net.unix.max_dgram_qlen). Wait a little, then drop the message:
+                # a stuck receiver must never stall the daemon.
+                self._sock.settimeout(SEND_TIMEOUT)
             self._sock.sendto(payload, self.address)
         except OSError as exc:
             log.debug("sd_notify to %r failed: %s", self.address, exc)

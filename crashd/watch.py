@@ -34,11 +34,13 @@ class FileWatch:
 
     def __init__(self, files: Iterable[Path] = ()):
         self._stamps: dict[Path, Stamp] = {}
+        self._seen: dict[Path, Stamp] = {}
         self.reset(files)
 
     def reset(self, files: Iterable[Path]) -> None:
         """Watch ``files`` from now on (the set just armed)."""
         self._stamps = {Path(f): stamp(Path(f)) for f in files}
+        self._seen = dict(self._stamps)
 
     @property
     def files(self) -> list[Path]:
@@ -48,3 +50,15 @@ class FileWatch:
         """Files whose stamp differs from the last reset (not updated here: the
         daemon resets after a successful re-arm, so a failed one is retried)."""
         return [p for p, old in self._stamps.items() if stamp(p) != old]
+
+    def news(self) -> list[Path]:
+        """Files that changed since the previous call (or reset). A file being
+        written keeps showing up, which keeps the debounce waiting; a finished
+        change shows up once, so it does not postpone the re-arm."""
+        out = []
+        for p in self._stamps:
+            now = stamp(p)
+            if now != self._seen.get(p):
+                self._seen[p] = now
+                out.append(p)
+        return out

@@ -46,9 +46,17 @@ class NotifyReceiver:
         return fields
 
     def drain(self) -> list[dict[str, str]]:
+        """Every message already queued (non-blocking); also kept in ``messages``."""
         out = []
-        while (m := self.receive(0.01)) is not None:
-            out.append(m)
+        self.sock.setblocking(False)
+        try:
+            while True:
+                data = self.sock.recv(65536)
+                fields = dict(line.split("=", 1) for line in data.decode().split("\n") if "=" in line)
+                self.messages.append(fields)
+                out.append(fields)
+        except BlockingIOError:
+            pass
         return out
 
     def wait_for(self, predicate: Callable[[dict[str, str]], bool], timeout: float = 30.0) -> dict[str, str]:

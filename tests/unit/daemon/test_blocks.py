@@ -150,6 +150,8 @@ def test_watch_sees_touch_replace_and_removal(tmp_path: Path) -> None:
     st = a.stat()
     os.utime(a, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
     assert w.changed() == [a]
+    assert w.news() == [a] and w.news() == []  # reported once per change
+    assert w.changed() == [a]  # still differs from what was armed
     w.reset([a, b])
     new = tmp_path / "b.new"
     new.write_bytes(b"2")
