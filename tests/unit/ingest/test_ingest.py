@@ -303,3 +303,23 @@ def test_capture_of_an_unknown_boot_and_a_partial_dump_name(tmp_path: Path) -> N
     assert meta["sources"]["vmcore"]["file"] == "vmcore.partial" and meta["complete"] is False
     assert "vmcore.partial" in meta["files"]
     assert not d.exists()
+
+
+def test_compressed_multi_part_efi_dump_is_stored_raw_and_read_joined(tmp_path: Path) -> None:
+    import zlib
+
+    m = Machine(tmp_path)
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    oldest = c.compress(b"Panic#1 Part2\n<6>[ 1.0] Linux version 6.9.0-efi (x) #7 SMP\n<6>[ 2.0] older\n") + c.flush()
+    m.pstore("dmesg-efi_pstore-172000000002001.enc.z", oldest)
+    m.pstore("dmesg-efi_pstore-172000000001001", b"Panic#1 Part1\n<0>[ 3.0] Kernel panic - not syncing: newest\n")
+    m.ingest()
+    (rec,) = m.records()
+    meta = m.metadata(rec)
+    (entry,) = meta["sources"]["pstore"]
+    assert (entry["backend"], entry["reason"], entry["part_count"]) == ("efi_pstore", "Panic", 2)
+    assert entry["compression"] == ["deflate", "none"]
+    assert (rec / "pstore" / "dmesg-efi_pstore-172000000002001.enc.z").read_bytes() == oldest
+    assert (rec / "dmesg.txt").read_text().splitlines()[-1] == "[ 3.0] Kernel panic - not syncing: newest"
+    assert meta["kernel"]["release"] == "6.9.0-efi" and meta["kernel"]["version"] == "#7 SMP"
+    assert meta["panic"]["message"] == "Kernel panic - not syncing: newest"
