@@ -333,7 +333,13 @@ class Daemon:
             return False
         if not cfg.arm.enabled:
             self.armed_plan = None
-            self._base_status = f"not armed: disabled by [arm] enabled = no ({cfg.origins.get(('arm', 'enabled'), 'config')})"
+            where = cfg.origins.get(("arm", "enabled"), "config")
+            if crash_loaded(self.paths):
+                # we do not unload on our own: that is what 'crashd disarm' is for
+                self._base_status = (f"arming disabled by [arm] enabled = no ({where}), but a capture kernel "
+                                     "is still loaded; 'crashd disarm' unloads it")
+            else:
+                self._base_status = f"not armed: disabled by [arm] enabled = no ({where})"
             return False
         readiness = assess(self.paths, self.tools, cfg)
         if not readiness.ready:

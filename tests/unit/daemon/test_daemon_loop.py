@@ -290,3 +290,10 @@ def test_files_gone_after_arming_keep_the_load_and_say_so(world: World) -> None:
     assert status.startswith("armed, but cannot re-arm: ") and "update-initramfs" in status
     assert crash_loaded(world.paths) is True and len(loads(world.log)) == 1
     assert [e[2]["reason"] for e in world.journal.named("arm_failed")] == ["no_capture_initrd"]
+
+
+def test_disabling_on_reload_does_not_claim_unloaded(world: World) -> None:
+    world.daemon.start()
+    world.config("40-off.conf", "[arm]\nenabled = no\n")
+    world.daemon.on_signal(signal.SIGHUP, world.clock.now)
+    assert "still loaded" in world.status() and crash_loaded(world.paths) is True
