@@ -40,7 +40,10 @@ def test_service_is_notify_reloadable_and_skips_the_capture_kernel() -> None:
     assert unit["Install"]["WantedBy"] == "multi-user.target"
     assert unit["Install"]["Also"] == "crashd-ingest.service"
     caps = unit["Service"]["CapabilityBoundingSet"].split()
-    assert "CAP_SYS_BOOT" in caps and "CAP_SYS_ADMIN" not in caps
+    assert "CAP_SYS_BOOT" in caps and "CAP_DAC_OVERRIDE" not in caps and "CAP_NET_ADMIN" not in caps
+    text = (UNITS / "crashd.service").read_text()
+    for cap in caps:  # every capability says why it is there
+        assert re.search(rf"^# {cap}: ", text, re.M), cap
     # [panic] writes /proc/sys: the unit must not make it read-only
     assert unit["Service"].get("ProtectKernelTunables", "no") == "no"
     assert "kexec_file_load" in unit["Service"]["SystemCallFilter"]
