@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from crashd.capture import copy as copy_mod
-from crashd.capture import makedumpfile as mdf
 from crashd.capture import testhooks
 from crashd.capture.dmesg import save_dmesg
 from crashd.capture.layout import Layout, read_layout
@@ -230,6 +229,8 @@ class Saver:
     # ------------------------------------------------------------ collectors
     def _makedumpfile(self, spool: Spool, space: Space, layout: Layout | None, where: str) -> str:
         """Returns "done" (saved or out of space: stop) or "broken" (try copy)."""
+        from crashd.capture import makedumpfile as mdf  # (and threading) only when used
+
         feats = mdf.features(self.tools)
         codec, note = mdf.choose_compression(self.config.compression, feats)
         if note:
