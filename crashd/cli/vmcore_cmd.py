@@ -174,7 +174,7 @@ def inspect_report(path: str | os.PathLike[str]) -> dict[str, Any]:
             "crash_time": d.crash_time,
             "kaslr_offset": None if d.kaslr_offset is None else f"{d.kaslr_offset:#x}",
             "build_id": d.vmcoreinfo.build_id,
-            "cpus": [c.to_dict() for c in d.cpus],
+            "cpus": [{**c.to_dict(), "pc_symbol": None if c.user_mode else d.symbolize(c.pc)} for c in d.cpus],
             "complete": d.complete,
             "log_records": None if log_text is None else len(d.log_records()),
             "crash": summary,
@@ -208,7 +208,8 @@ def _inspect(args: argparse.Namespace) -> int:
     ]
     for cpu in report["cpus"]:
         mode = " user" if cpu["user_mode"] else ""
-        rows.append((f"cpu note {cpu['cpu']}", f"pid {cpu['pid']} pc {cpu['pc']} sp {cpu['sp']}{mode}"))
+        sym = f" ({cpu['pc_symbol']})" if cpu["pc_symbol"] else ""
+        rows.append((f"cpu note {cpu['cpu']}", f"pid {cpu['pid']} pc {cpu['pc']}{sym} sp {cpu['sp']}{mode}"))
     crash = report["crash"]
     if crash:
         rows += [

@@ -62,6 +62,7 @@ class Dump:
         self.warnings: list[str] = []
         self._records: list[LogRecord] | None = None
         self._log_error: VmcoreError | None = None
+        self._kallsyms: Any = None
         try:
             self._open()
         except BaseException:
@@ -169,6 +170,23 @@ class Dump:
                 self.translator = self._alt_translator
                 self.warnings.append("the dump's PT_LOAD virtual addresses disagree with the kernel's page tables;"
                                      " ignored them")
+
+    def symbolize(self, addr: int) -> str | None:
+        """``name+0xoff/0xsize`` for a vmlinux text address, from the dump's kallsyms; else None."""
+        if self._kallsyms is None:
+            from crashd.vmcore.kallsyms import Kallsyms
+
+            self._check_translation()
+            try:
+                self._kallsyms = Kallsyms(self.translator, self.vmcoreinfo)
+            except VmcoreError as exc:
+                self._kallsyms = exc
+        if isinstance(self._kallsyms, VmcoreError):
+            return None
+        try:
+            return self._kallsyms.lookup(addr)
+        except VmcoreError:
+            return None
 
     def uts_check(self, translator: Any = None) -> str | None:
         """Warning text if the crashed kernel's utsname disagrees with OSRELEASE (bad translation)."""

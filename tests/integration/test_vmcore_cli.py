@@ -174,6 +174,7 @@ def test_reference_inspect_json(shared_vmcores: Path, ref_elf: Path, suffix: str
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert data["kernel_release"] == "6.1.0-56-amd64"
+    assert data["cpus"][0]["pc_symbol"] == "__crash_kexec+0x11a/0x130"
     crash = data["crash"]
     assert crash["message"] == "Kernel panic - not syncing: sysrq triggered crash"
     assert crash["kind"] == "sysrq"

@@ -200,3 +200,8 @@ def test_duplicate_image_mapping_reads_the_same(tmp_path: Path) -> None:
     path = tmp_path / "dup.elf"
     write_elf(path, vector_a(), duplicate_image=True)
     assert dmesg_of(path) == (VECTOR_A_EXPECTED, [])
+
+
+def test_no_kallsyms_means_no_symbol(vector_a_elf: Path) -> None:
+    with open_dump(vector_a_elf) as d:
+        assert d.symbolize(d.cpus[1].pc) is None

@@ -73,3 +73,15 @@ def test_reference_truncated_makedumpfile_formats_warn(tmp_path: Path, shared_vm
     assert any("truncated" in w for w in warnings)
     # the ring lies past the cut in pfn order: nothing survives, and we say why
     assert text == "" and "dmesg unavailable" in warnings[-1]
+
+
+@pytest.mark.parametrize("suffix", ["elf", "kdump-lzo"])
+def test_reference_pc_symbolised_from_the_dumps_own_kallsyms(shared_vmcores: Path, reference_elf: Path,
+                                                             suffix: str) -> None:
+    # crash-bt.txt (crash + debug vmlinux): __crash_kexec, sysrq_handle_crash, panic frames
+    path = reference_elf if suffix == "elf" else shared_vmcores / f"{REF}.{suffix}"
+    with open_dump(path) as d:
+        assert d.symbolize(d.cpus[0].pc) == "__crash_kexec+0x11a/0x130"
+        assert d.symbolize(0xFFFFFFFFB3690926) == "sysrq_handle_crash+0x16/0x20"  # as the log prints it
+        assert d.symbolize(0xFFFFFFFFB3A01DED) == "panic+0x13d/0x2f4"
+        assert d.symbolize(0x47B7A0) is None  # user space
