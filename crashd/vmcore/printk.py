@@ -113,7 +113,7 @@ def locate_text(begin: int, nxt: int, size_bits: int, word: int) -> tuple[int, i
 
 MAX_COUNT_BITS = 22  # kernels derive count_bits = size_bits - 5; log_buf_len tops out far below this
 MAX_SIZE_BITS = 28
-WHOLE_TEXT_MAX = 1 << 24  # larger text rings are read record by record
+WHOLE_TEXT_MAX = 1 << 22  # larger text rings (log_buf_len > 4M) are read record by record
 CHUNK = 2048  # descriptors/infos read per step: memory stays bounded whatever the ring size
 
 
