@@ -55,6 +55,9 @@ log = logging.getLogger(__name__)
 DEFAULT_POLL = 5.0  # seconds between checks of files, the loaded flag, readiness
 BACKOFF_FIRST = 5.0
 BACKOFF_MAX = 300.0
+# Hotplug comes in storms (a VM adding 64 CPUs): even with [arm] settle = 0,
+# wait this long for quiet so a storm costs one or two loads, not one per event.
+HOTPLUG_MIN_SETTLE = 1.0
 MAX_DELAY_FACTOR = 5  # a never-ending event storm still re-arms after 5 × settle
 
 
@@ -201,12 +204,19 @@ class Daemon:
     # --- inputs --------------------------------------------------------------
 
     def request(
-        self, reason: str, now: float, *, settle: bool = True, force: bool = False, reload: bool = False
+        self,
+        reason: str,
+        now: float,
+        *,
+        settle: bool = True,
+        force: bool = False,
+        reload: bool = False,
+        min_settle: float = 0.0,
     ) -> None:
         """Schedule an arm attempt; ``settle`` debounces, ``force`` skips backoff,
         ``reload`` loads again even when the plan is unchanged (the kernel's view
         of CPUs and memory, baked into the loaded headers, is what changed)."""
-        delay = float(self.config.arm.settle) if (settle and self.config) else 0.0
+        delay = max(float(self.config.arm.settle) if self.config else 0.0, min_settle) if settle else 0.0
         if force:
             self.retry_at = None
         if self.pending is None:
@@ -229,7 +239,7 @@ class Daemon:
             return
         subsystems = sorted({e.subsystem for e in useful})
         for _ in useful:
-            self.request(f"{'/'.join(subsystems)} hotplug", now, reload=True)
+            self.request(f"{'/'.join(subsystems)} hotplug", now, reload=True, min_settle=HOTPLUG_MIN_SETTLE)
 
     def on_signal(self, signum: int, now: float) -> None:
         if signum == signal.SIGHUP:

@@ -107,7 +107,9 @@ def test_touching_the_initrd_rearms_once(world: World) -> None:
     assert f"/boot/initrd.img-{RELEASE} changed" in fields["reason"]
 
 
-def test_hotplug_storm_rearms_at_most_twice_and_ends_armed(world: World) -> None:
+@pytest.mark.parametrize("settle", ["2s", "0"])
+def test_hotplug_storm_rearms_at_most_twice_and_ends_armed(world: World, settle: str) -> None:
+    world.config("10-settle.conf", f"[arm]\nsettle = {settle}\n")
     world.daemon.start()
     for i in range(100):  # 100 events within one second
         world.hotplug.inject("cpu" if i % 2 else "memory", "online", f"x{i}")
@@ -297,3 +299,37 @@ def test_disabling_on_reload_does_not_claim_unloaded(world: World) -> None:
     world.config("40-off.conf", "[arm]\nenabled = no\n")
     world.daemon.on_signal(signal.SIGHUP, world.clock.now)
     assert "still loaded" in world.status() and crash_loaded(world.paths) is True
+
+
+def test_real_event_loop_takes_a_storm_through_the_pipe(tmp_path: Path) -> None:
+    """Daemon.run() itself: select() on the pipe-fed monitor and the signal fd, real time."""
+    import os
+    import threading
+    import time
+
+    w = World(tmp_path, unarmed_guest())
+    w.daemon = Daemon(w.paths, w.tools, notifier=Notifier(w.rx.name), journal=w.journal, hotplug=w.hotplug,
+                      poll=0.2, arch="x86_64")
+    outcome: dict[str, Any] = {}
+
+    def drive() -> None:
+        try:
+            w.rx.wait_for(lambda m: m.get("READY") == "1", 30)
+            for i in range(100):
+                w.hotplug.inject("cpu", "online", f"cpu{i}")
+                time.sleep(0.005)  # spreads the storm over ~0.5 s; not used to synchronise
+            m = w.rx.wait_for(lambda m: "re-armed: cpu hotplug" in m.get("STATUS", ""), 30)
+            outcome["status"] = m["STATUS"]
+        except AssertionError as exc:
+            outcome["error"] = str(exc)
+        finally:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    thread = threading.Thread(target=drive)
+    thread.start()
+    assert w.daemon.run() == 0
+    thread.join(30)
+    assert "error" not in outcome, outcome
+    assert 1 <= len(loads(w.log)) - 1 <= 2
+    assert crash_loaded(w.paths) is True
+    w.rx.close()
