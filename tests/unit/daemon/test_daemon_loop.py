@@ -333,3 +333,25 @@ def test_real_event_loop_takes_a_storm_through_the_pipe(tmp_path: Path) -> None:
     assert 1 <= len(loads(w.log)) - 1 <= 2
     assert crash_loaded(w.paths) is True
     w.rx.close()
+
+
+def test_armhf_guest_passes_dtb_and_image_size(tmp_path: Path) -> None:
+    release = "6.1.0-56-armmp"
+    files: dict[str, str | bytes | None] = {**unarmed_guest(release)}
+    zimage = bytearray(0x40)
+    zimage[0x24:0x28] = (0x016F2818).to_bytes(4, "little")
+    files[f"/boot/vmlinuz-{release}"] = None
+    files[f"/boot/zImage-{release}"] = bytes(zimage)
+    files["/sys/firmware/fdt"] = b"\xd0\x0d\xfe\xed"
+    files["/proc/cmdline"] = "console=ttyAMA0 root=/dev/vda2 crashkernel=256M\n"
+    w = World(tmp_path, files)
+    w.daemon = Daemon(w.paths, w.tools, notifier=Notifier(w.rx.name), journal=w.journal, clock=w.clock,
+                      poll=POLL, arch="armv7l")
+    w.daemon.start()
+    [argv] = loads(w.log)
+    assert argv[-1] == str(w.paths.boot(f"zImage-{release}"))
+    assert f"--dtb={w.paths.sys('firmware', 'fdt')}" in argv
+    assert "--image-size=0x3000000" in argv
+    assert "--append=console=ttyAMA0 root=/dev/vda2 nr_cpus=1 reset_devices irqpoll udev.children-max=2 panic=10 " \
+           "systemd.unit=crashd-capture.target crashd.boot_id=0f5c3b5e8c1e4a539d558c2ba3b7e1a2" in argv
+    w.rx.close()
