@@ -1,9 +1,9 @@
 """The kernel log inside a dump: lockless ring (≥ 5.10), structured ``log_buf`` (3.5–5.9)
 and the legacy character ring (< 3.5) — formats.md §3.3–3.6 and §4.
 
-Readers take a :class:`~crashd.vmcore.translate.Translator` and VMCOREINFO, read each ring
-array with one bulk read, and return :class:`LogRecord` objects; rendering is in
-:mod:`crashd.vmcore.render`.
+Readers take a :class:`~crashd.vmcore.translate.Translator` and VMCOREINFO, read the ring
+arrays in bounded chunks, and return :class:`LogRecord` objects. The pre-5.10 rings live in
+:mod:`crashd.vmcore.logbuf`; rendering is in :mod:`crashd.vmcore.render`.
 """
 
 from __future__ import annotations
@@ -15,8 +15,6 @@ from crashd.errors import VmcoreError
 from crashd.vmcore.memory import MemoryError_
 from crashd.vmcore.translate import Translator
 from crashd.vmcore.vmcoreinfo import VmcoreInfo
-
-MAX_LOG_BUF = 1 << 26  # structured/legacy log_buf: read whole, so bounded (kernels cap it at 32 MiB)
 
 
 @dataclass(slots=True)
@@ -78,13 +76,17 @@ def read_log(tr: Translator, info: VmcoreInfo) -> tuple[list[LogRecord], list[st
     if kind == "lockless":
         return read_lockless(tr, info)
     if kind == "structured":
+        from crashd.vmcore.logbuf import read_structured
+
         return read_structured(tr, info)
     if kind == "legacy":
+        from crashd.vmcore.logbuf import read_legacy
+
         return read_legacy(tr, info)
     raise NoPrintkInfo("no printk information in VMCOREINFO (no SYMBOL(prb) or SYMBOL(log_buf))")
 
 
-def _need(info: VmcoreInfo, getter: str, name: str) -> int:
+def need_key(info: VmcoreInfo, getter: str, name: str) -> int:
     v = getattr(info, getter)(name)
     if v is None:
         raise NoPrintkInfo(f"VMCOREINFO lacks {getter.upper()}({name}) needed to read the printk ring")
@@ -126,44 +128,44 @@ def read_lockless(tr: Translator, info: VmcoreInfo) -> tuple[list[LogRecord], li
         raise VmcoreError(f"SIZE(atomic_long_t)={word} is not a word size")
     wcode = "Q" if word == 8 else "I"
     counter = info.offset("atomic_long_t.counter") or 0
-    prb_ptr = tr.read_word(_need(info, "symbol", "prb"))
-    rb_size = _need(info, "size", "printk_ringbuffer")
+    prb_ptr = tr.read_word(need_key(info, "symbol", "prb"))
+    rb_size = need_key(info, "size", "printk_ringbuffer")
     if not 0 < rb_size <= 4096:
         raise VmcoreError(f"SIZE(printk_ringbuffer)={rb_size} is implausible")
     try:
         rb = tr.read_virt(prb_ptr, rb_size)
     except VmcoreError as exc:
         raise VmcoreError(f"cannot read the printk ring structure at {prb_ptr:#x}: {exc}") from exc
-    dr = _need(info, "offset", "printk_ringbuffer.desc_ring")
-    tr_off = _need(info, "offset", "printk_ringbuffer.text_data_ring")
+    dr = need_key(info, "offset", "printk_ringbuffer.desc_ring")
+    tr_off = need_key(info, "offset", "printk_ringbuffer.text_data_ring")
 
     def field(o: int, code: str) -> int:
         if o + struct.calcsize("<" + code) > len(rb):
             raise VmcoreError("printk ring offsets in VMCOREINFO exceed SIZE(printk_ringbuffer)")
         return int(struct.unpack_from(e + code, rb, o)[0])
 
-    count_bits = field(dr + _need(info, "offset", "prb_desc_ring.count_bits"), "I")
-    size_bits = field(tr_off + _need(info, "offset", "prb_data_ring.size_bits"), "I")
+    count_bits = field(dr + need_key(info, "offset", "prb_desc_ring.count_bits"), "I")
+    size_bits = field(tr_off + need_key(info, "offset", "prb_data_ring.size_bits"), "I")
     if not 0 < count_bits <= MAX_COUNT_BITS or not 0 < size_bits <= MAX_SIZE_BITS:
         raise VmcoreError(f"printk ring header is implausible (count_bits {count_bits}, size_bits {size_bits})")
-    descs_va = field(dr + _need(info, "offset", "prb_desc_ring.descs"), wcode)
-    infos_va = field(dr + _need(info, "offset", "prb_desc_ring.infos"), wcode)
-    head_id = field(dr + _need(info, "offset", "prb_desc_ring.head_id") + counter, wcode)
-    tail_id = field(dr + _need(info, "offset", "prb_desc_ring.tail_id") + counter, wcode)
-    data_va = field(tr_off + _need(info, "offset", "prb_data_ring.data"), wcode)
+    descs_va = field(dr + need_key(info, "offset", "prb_desc_ring.descs"), wcode)
+    infos_va = field(dr + need_key(info, "offset", "prb_desc_ring.infos"), wcode)
+    head_id = field(dr + need_key(info, "offset", "prb_desc_ring.head_id") + counter, wcode)
+    tail_id = field(dr + need_key(info, "offset", "prb_desc_ring.tail_id") + counter, wcode)
+    data_va = field(tr_off + need_key(info, "offset", "prb_data_ring.data"), wcode)
     nd, n = 1 << count_bits, 1 << size_bits
-    desc_sz = _need(info, "size", "prb_desc")
-    info_sz = _need(info, "size", "printk_info")
+    desc_sz = need_key(info, "size", "prb_desc")
+    info_sz = need_key(info, "size", "printk_info")
     if not 0 < desc_sz <= 1024 or not 0 < info_sz <= 4096:
         raise VmcoreError(f"printk record sizes are implausible ({desc_sz}, {info_sz})")
 
-    sv_off = _need(info, "offset", "prb_desc.state_var") + counter
-    lpos_off = _need(info, "offset", "prb_desc.text_blk_lpos")
+    sv_off = need_key(info, "offset", "prb_desc.state_var") + counter
+    lpos_off = need_key(info, "offset", "prb_desc.text_blk_lpos")
     b_off = lpos_off + (info.offset("prb_data_blk_lpos.begin") or 0)
     n_off = lpos_off + (info.offset("prb_data_blk_lpos.next") or word)
     seq_off = info.offset("printk_info.seq") or 0
-    ts_off = _need(info, "offset", "printk_info.ts_nsec")
-    len_off = _need(info, "offset", "printk_info.text_len")
+    ts_off = need_key(info, "offset", "printk_info.ts_nsec")
+    len_off = need_key(info, "offset", "printk_info.text_len")
     caller_off = info.offset("printk_info.caller_id")
     dev_off = info.offset("printk_info.dev_info")
     sub_off = info.offset("dev_printk_info.subsystem")
@@ -306,75 +308,8 @@ def _hit(missing: list[tuple[int, int, str]], off: int, size: int) -> bool:
     return any(s < off + size and off < e for s, e, _ in missing)
 
 
-def _read_named(tr: Translator, va: int, size: int, what: str) -> bytes:
+def read_named(tr: Translator, va: int, size: int, what: str) -> bytes:
     try:
         return tr.read_virt(va, size)
     except VmcoreError as exc:
         raise VmcoreError(f"cannot read the printk {what} at {va:#x}: {exc}") from exc
-
-
-def read_structured(tr: Translator, info: VmcoreInfo) -> tuple[list[LogRecord], list[str]]:
-    """The 3.5–5.9 ``log_buf`` of variable-length records (§4.8)."""
-    e = tr.endian
-    warnings: list[str] = []
-    buf_va = tr.read_word(_need(info, "symbol", "log_buf"))
-    length = tr.read_u32(_need(info, "symbol", "log_buf_len"))
-    first = tr.read_u32(_need(info, "symbol", "log_first_idx"))
-    nxt = tr.read_u32(_need(info, "symbol", "log_next_idx"))
-    if not 0 < length <= MAX_LOG_BUF:
-        raise VmcoreError(f"log_buf_len {length} is implausible")
-    buf = _read_named(tr, buf_va, length, "log_buf")
-    h = info.size("printk_log") or info.size("log") or 16
-
-    def off(field: str, default: int) -> int:
-        v = info.offset(f"printk_log.{field}")
-        if v is None:
-            v = info.offset(f"log.{field}")
-        return default if v is None else v
-
-    ts_o, len_o, tl_o, dl_o = off("ts_nsec", 0), off("len", 8), off("text_len", 10), off("dict_len", 12)
-    caller_o = info.offset("printk_log.caller_id")
-    records: list[LogRecord] = []
-    idx, wrapped, seq = first, False, 0
-    for _ in range(length // h + 2):
-        if idx == nxt:
-            break
-        if idx + h > length or struct.unpack_from(e + "H", buf, idx + len_o)[0] == 0:
-            if wrapped:
-                warnings.append("log_buf wrapped twice; stopping")
-                break
-            idx, wrapped = 0, True
-            continue
-        ts = struct.unpack_from(e + "Q", buf, idx + ts_o)[0]
-        rlen, tlen, dlen = (struct.unpack_from(e + "H", buf, idx + o)[0] for o in (len_o, tl_o, dl_o))
-        facility, fl = buf[idx + 14], buf[idx + 15]
-        caller = struct.unpack_from(e + "I", buf, idx + caller_o)[0] if caller_o is not None and h >= 20 else 0
-        raw = buf[idx + h : idx + h + tlen]
-        dct = buf[idx + h + tlen : idx + h + tlen + dlen]
-        fields = dict(kv.split(b"=", 1) for kv in dct.split(b"\0") if b"=" in kv)
-        level, flags = (fl >> 5, fl & 0x1F) if e == "<" else (fl & 7, fl >> 3)
-        records.append(LogRecord(seq, ts, level, facility, flags, caller, bytes(raw),
-                                 fields.get(b"SUBSYSTEM", b"").decode("ascii", "replace"),
-                                 fields.get(b"DEVICE", b"").decode("ascii", "replace")))
-        seq += 1
-        if rlen < h or idx + rlen > length:
-            warnings.append("log_buf record chain is corrupt; stopping")
-            break
-        idx += rlen
-    return records, warnings
-
-
-def read_legacy(tr: Translator, info: VmcoreInfo) -> tuple[list[LogRecord], list[str]]:
-    """The pre-3.5 character ring (§4.9): one record per line, text as stored."""
-    buf_va = tr.read_word(_need(info, "symbol", "log_buf"))
-    end = tr.read_u32(_need(info, "symbol", "log_end"))
-    length = struct.unpack(tr.endian + "i", tr.read_virt(_need(info, "symbol", "log_buf_len"), 4))[0]
-    if not 0 < length <= MAX_LOG_BUF:
-        raise VmcoreError(f"log_buf_len {length} is implausible")
-    buf = _read_named(tr, buf_va, length, "log_buf")
-    pos = end % length
-    text = (buf[pos:] + buf[:pos])[-min(end, length):]
-    lines = text.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
-    return [LogRecord(i, 0, 6, 0, 0, 0, ln, state="legacy") for i, ln in enumerate(lines)], []
