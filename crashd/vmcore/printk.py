@@ -87,6 +87,7 @@ def read_log(tr: Translator, info: VmcoreInfo) -> tuple[list[LogRecord], list[st
 
 
 def need_key(info: VmcoreInfo, getter: str, name: str) -> int:
+    """``info.<getter>(name)``, or NoPrintkInfo naming the missing key (e.g. ``SIZE(prb_desc)``)."""
     v = getattr(info, getter)(name)
     if v is None:
         raise NoPrintkInfo(f"VMCOREINFO lacks {getter.upper()}({name}) needed to read the printk ring")
@@ -309,6 +310,7 @@ def _hit(missing: list[tuple[int, int, str]], off: int, size: int) -> bool:
 
 
 def read_named(tr: Translator, va: int, size: int, what: str) -> bytes:
+    """A whole kernel array; a failure names the array (what a person needs to know)."""
     try:
         return tr.read_virt(va, size)
     except VmcoreError as exc:
