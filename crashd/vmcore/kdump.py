@@ -178,7 +178,12 @@ class KdumpVmcore:
         self.phys_base: int | None = None
         self.vmcoreinfo_text: bytes | None = None
         self.notes: list[Note] = []
-        if len(sub) >= 104:
+        i386 = ilp32 and not self.uts_machine.startswith("arm")
+        if i386:
+            # Its sub-header packs 8-byte fields on 4-byte boundaries: a layout not checked
+            # against a real dump, so do not guess (formats.md §5.2 documents only armhf).
+            self.warnings.append("32-bit x86 kdump sub-header is not supported: no notes or VMCOREINFO read")
+        elif len(sub) >= 104:
             if ilp32:
                 self.phys_base = struct.unpack_from("<I", sub, 0)[0]
                 off_vi, size_vi = struct.unpack_from("<qI", sub, 24)
