@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from crashd.bootfiles import find_boot_files
 from crashd.config import default_config, read_config
@@ -153,3 +155,24 @@ def test_missing_kexec_is_an_arm_error(tmp_path: Path) -> None:
     empty.mkdir()
     with pytest.raises(ArmError, match="not found"):
         Kexec(paths, ToolRunner(path=str(empty))).load(_plan(paths))
+
+
+# --- properties -------------------------------------------------------------
+
+_word = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789_.,/:-", min_size=1, max_size=8)
+_quoted = st.builds(lambda k, v: f'{k}="{v}"', _word, st.text(alphabet="ab c=-", max_size=8))
+_token = st.one_of(_word, st.builds(lambda k, v: f"{k}={v}", _word, _word), _quoted).filter(lambda t: t != "--")
+
+
+@given(st.lists(_token, max_size=12), st.sampled_from([" ", "  ", "\t"]))
+def test_split_round_trips_tokens(tokens: list[str], sep: str) -> None:
+    assert split_cmdline(sep.join(tokens) + "\n") == tokens
+
+
+@given(st.lists(_token, max_size=12), st.lists(_word, max_size=4), st.lists(_token, max_size=4))
+def test_capture_cmdline_invariants(running: list[str], remove: list[str], append: list[str]) -> None:
+    out = split_cmdline(capture_cmdline(" ".join(running), remove, append, BOOT_ID))
+    assert out[-2:] == ["systemd.unit=crashd-capture.target", f"crashd.boot_id={BOOT_ID}"]
+    keys = [t.split("=", 1)[0].replace('"', "") for t in out[:-2]]
+    assert not set(keys) & set(remove) - {t.split("=", 1)[0].replace('"', "") for t in append}
+    assert "systemd.unit" not in keys and "crashd.boot_id" not in keys
