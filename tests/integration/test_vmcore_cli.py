@@ -284,3 +284,21 @@ def test_dmesg_into_a_closed_pipe_is_quiet(tmp_path: Path) -> None:
     err = proc.stderr.read()
     assert proc.wait(timeout=30) == 0
     assert b"Traceback" not in err
+
+
+@pytest.mark.parametrize(("codec", "package"), [("zstd", "zstandard"), ("lzo", "python-lzo"), ("snappy", "cramjam")])
+def test_missing_codec_library_names_the_package(tmp_path: Path, codec: str, package: str) -> None:
+    """A real interpreter where the codec's module cannot be imported (a blocking stub first on the path)."""
+    from tests.vmcore_builder import write_kdump_vmcore
+
+    dump = tmp_path / "dump"
+    write_kdump_vmcore(dump, ["compressed words " * 40], compression=codec)
+    stubs = tmp_path / "stubs"
+    stubs.mkdir()
+    module = {"zstd": "zstandard", "lzo": "lzo", "snappy": "cramjam"}[codec]
+    (stubs / f"{module}.py").write_text("raise ImportError('blocked for this test')\n")
+    repo = Path(__file__).resolve().parents[2]
+    proc = run_crashd(["dmesg", str(dump)], env={"PYTHONPATH": f"{stubs}:{repo}"})
+    assert proc.returncode == 1
+    assert f"install the Python package {package}" in proc.stderr
+    _clean_failure(proc)
