@@ -41,6 +41,7 @@ class Translator:
         self.vloads = [ld for ld in loads if ld.vaddr]
         self.word_bits = 32 if machine == EM_ARM or machine == 3 else 64
         self.mask = (1 << self.word_bits) - 1
+        self.ram_start = min((ld.paddr for ld in loads), default=None)
         self.phys_base = self._phys_base(phys_base_hint)
         self.linear_delta = self._linear_delta()
         self._walk_cache: dict[int, int] = {}
@@ -54,6 +55,10 @@ class Translator:
             for ld in self.vloads:
                 if ld.vaddr >= START_KERNEL_MAP:
                     return (ld.paddr - (ld.vaddr - START_KERNEL_MAP)) & U64
+        if self.machine == EM_ARM and hint is None:
+            # 32-bit ARM exports no PHYS_OFFSET; RAM normally starts there (the uts check in
+            # Dump catches a wrong guess).
+            return self.ram_start
         return hint
 
     def _linear_delta(self) -> int | None:

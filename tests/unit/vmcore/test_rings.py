@@ -124,3 +124,14 @@ def test_arm32_ring_with_30_bit_ids_and_32_bit_lpos(tmp_path: Path) -> None:
         assert d.dmesg_text() == expected
         assert [(c.pid, c.pc, c.sp) for c in d.cpus] == [(0, 0xC0101234, 0xC1A01F00), (321, 0xC0204567, 0xC2B03E00)]
         assert d.uts_check() is None
+
+
+def test_arm32_elf_without_vaddr_uses_the_lowmem_linear_map(tmp_path: Path) -> None:
+    from tests.vmcore_builder import build_arm32_machine, elf32_bytes
+
+    m, expected = build_arm32_machine(MSGS)
+    path = tmp_path / "arm32nv.elf"
+    path.write_bytes(elf32_bytes(m, no_vaddr=True))
+    with open_dump(path) as d:
+        assert d.dmesg_text() == expected
+        assert d.uts_check() is None
