@@ -56,9 +56,9 @@ class Translator:
                 if ld.vaddr >= START_KERNEL_MAP:
                     return (ld.paddr - (ld.vaddr - START_KERNEL_MAP)) & U64
         if self.machine == EM_ARM and hint is None:
-            # 32-bit ARM exports no PHYS_OFFSET; RAM normally starts there (the uts check in
-            # Dump catches a wrong guess).
-            return self.ram_start
+            # 32-bit ARM exports no PHYS_OFFSET; RAM normally starts there, and runtime
+            # phys-to-virt patching needs it 16 MiB aligned (Dump's uts check catches a bad guess).
+            return None if self.ram_start is None else self.ram_start & ~0xFFFFFF
         return hint
 
     def _linear_delta(self) -> int | None:
