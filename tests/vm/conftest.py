@@ -2,7 +2,7 @@
 
 Needs root (chroot, device nodes in the guest tree), mmdebstrap, QEMU and e2fsprogs; the
 tests are skipped with the reason when any is missing. Work files (images, console logs,
-results read back from the guest) go to ``$CRASHD_VM_WORK`` (default ``tests/vm/.work``);
+results read back from the guest) go to ``$CRASHD_VM_WORK/pytest-<pid>`` (default ``tests/vm/.work``);
 the base image is cached in ``$CRASHD_VM_CACHE`` (default ``/var/cache/crashd-vm``).
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -28,15 +29,28 @@ def _missing() -> str | None:
     return None
 
 
+def _session_dir() -> Path:
+    """``<work>/pytest-<pid>``: concurrent sessions (and the demo, the probe) never share files.
+
+    Directories of sessions whose process is gone are removed (their disk images are large).
+    """
+    work = work_dir()
+    work.mkdir(parents=True, exist_ok=True)
+    for old in work.glob("pytest-*"):
+        pid = old.name.removeprefix("pytest-")
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(old, ignore_errors=True)
+    root = work / f"pytest-{os.getpid()}"
+    root.mkdir()
+    return root
+
+
 @pytest.fixture(scope="session")
 def lab() -> Iterator[Lab]:
     reason = _missing()
     if reason:
         pytest.skip(reason)
-    root = work_dir()
-    if root.exists():
-        shutil.rmtree(root)
-    root.mkdir(parents=True)
+    root = _session_dir()
     lab = Lab(root)
     deb = build_deb(root / "deb")
     lab.prepare(deb)

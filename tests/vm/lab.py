@@ -114,14 +114,16 @@ class Lab:
         name: str,
         settings: Mapping[str, str],
         files: Mapping[str, str] | None = None,
+        image: GuestImage | None = None,
     ) -> GuestImage:
-        """A fresh copy of the session image set up for one scenario."""
-        assert self.image is not None, "prepare() first"
+        """A fresh copy of the session image (or ``image``) set up for one scenario."""
+        source = image or self.image
+        assert source is not None, "prepare() first"
         d = self.root / name
         if d.exists():
             shutil.rmtree(d)
         d.mkdir(parents=True)
-        img = self.image.copy(d / "disk.img")
+        img = source.copy(d / "disk.img")
         body = "".join(f"{k}={shlex.quote(v)}\n" for k, v in settings.items())
         put_files(img.disk, {"/etc/crashd-vmtest/scenario": body, **(files or {})})
         return img
