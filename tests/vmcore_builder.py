@@ -663,16 +663,23 @@ def write_elf_vmcore(
     truncate_to: float | int | None = None,
     incomplete: bool = False,
     cpus: Sequence[tuple[int, int, int]] | None = None,
+    filesz: dict[int, int] | None = None,
+    **ring_opts: int | bool,
 ) -> str:
     """Write an ELF vmcore holding ``messages``; return the expected ``vmcore-dmesg`` text.
 
     ``sparse_size``/``extra_zero_bytes``: add a PT_LOAD of that many bytes (rounded to pages)
     at PA 4 GiB+1 GiB, all zeros and left as a hole in the file — a big dump that costs no disk.
+    ``truncate_to``: cut the file (a float < 1 is a fraction). ``filesz``: {segment: bytes kept}
+    for p_filesz < p_memsz (segment 0 = kernel image, 1 = linear map holding the ring).
+    ``ring_opts``: see :func:`lay_out_ring` (first_id, first_lpos, wrap_exact) and ``size_bits``.
     """
-    m, expected = build_machine(messages, release=release, crash_time=crash_time, arch=arch, cpus=cpus)
+    m, expected = build_machine(messages, release=release, crash_time=crash_time, arch=arch, cpus=cpus,
+                                **ring_opts)  # type: ignore[arg-type]
     big = max(sparse_size, extra_zero_bytes)
     hole = ((0x1_4000_0000 if arch == "x86_64" else 0x1_0000_0000), (big + PAGE - 1) & ~(PAGE - 1)) if big else None
-    write_elf(path, m, truncate_to=truncate_to, no_vaddr=no_vaddr, incomplete=incomplete, big_hole=hole)
+    write_elf(path, m, truncate_to=truncate_to, no_vaddr=no_vaddr, incomplete=incomplete, big_hole=hole,
+              filesz=filesz)
     return expected
 
 
