@@ -166,43 +166,25 @@ class KdumpVmcore:
 
         self.uts_release = uts(2)
         self.uts_machine = uts(4)
-        ilp32 = self.uts_machine in ("i386", "i486", "i586", "i686") or self.uts_machine.startswith("arm") and \
-            self.uts_machine != "arm64"
+        self.arm32 = self.uts_machine.startswith("arm") and self.uts_machine != "arm64"
+        i386 = self.uts_machine in ("i386", "i486", "i586", "i686")
+        ilp32 = self.arm32 or i386  # a 32-bit makedumpfile: 4-byte timeval fields shift the rest
         base = 412 if ilp32 else 424
         self.status, bs, sub_blocks, bitmap_blocks, max_mapnr = struct.unpack_from("<IiiII", hdr, base)
         self.nr_cpus = struct.unpack_from("<i", hdr, base + 36)[0]
         if bs <= 0 or bs & (bs - 1) or bs > 1 << 20:
             raise VmcoreError(f"{path}: implausible kdump block size {bs}")
         self.block_size = bs
-        sub = src.pread(bs, 104)
         self.phys_base: int | None = None
         self.vmcoreinfo_text: bytes | None = None
         self.notes: list[Note] = []
-        i386 = ilp32 and not self.uts_machine.startswith("arm")
         if i386:
             # Its sub-header packs 8-byte fields on 4-byte boundaries: a layout not checked
             # against a real dump, so do not guess (formats.md §5.2 documents only armhf).
             self.warnings.append("32-bit x86 kdump sub-header is not supported: no notes or VMCOREINFO read")
-        elif len(sub) >= 104:
-            if ilp32:
-                self.phys_base = struct.unpack_from("<I", sub, 0)[0]
-                off_vi, size_vi = struct.unpack_from("<qI", sub, 24)
-                off_note, size_note = struct.unpack_from("<qI", sub, 40)
-                mapnr64 = struct.unpack_from("<Q", sub, 88)[0]
-            else:
-                self.phys_base = struct.unpack_from("<Q", sub, 0)[0]
-                off_vi, size_vi, off_note, size_note = struct.unpack_from("<qQqQ", sub, 32)
-                mapnr64 = struct.unpack_from("<Q", sub, 96)[0]
-            if self.header_version >= 6 and mapnr64:
-                max_mapnr = mapnr64
-            if self.header_version >= 4 and 0 < size_note <= MAX_NOTES:
-                self.notes = parse_notes(src.pread(off_note, size_note))
-            if self.header_version >= 3 and 0 < size_vi <= MAX_NOTES:
-                self.vmcoreinfo_text = src.pread(off_vi, size_vi)
         else:
-            self.warnings.append("the kdump sub-header is missing (truncated file)")
+            max_mapnr = self._read_sub_header(max_mapnr)
         self.max_mapnr = max_mapnr
-        self.arm32 = self.uts_machine.startswith("arm") and self.uts_machine != "arm64"
         bitmap_bytes = (max_mapnr + 7) // 8
         half = (bitmap_bytes + bs - 1) // bs
         self.bitmap_off = (1 + sub_blocks) * bs
@@ -221,6 +203,28 @@ class KdumpVmcore:
         self._check_end()
         self._pages: OrderedDict[int, bytes] = OrderedDict()
         self._decoders: dict[int, Callable[[bytes], bytes]] = {}
+
+    def _read_sub_header(self, max_mapnr: int) -> int:
+        """phys_base, notes and VMCOREINFO from the sub-header (§5.3); returns max_mapnr
+        (the 64-bit copy from header version 6 on)."""
+        sub = self.src.pread(self.block_size, 104)
+        if len(sub) < 104:
+            self.warnings.append("the kdump sub-header is missing (truncated file)")
+            return max_mapnr
+        if self.arm32:  # 4-byte longs, 8-byte fields 8-byte aligned
+            self.phys_base = struct.unpack_from("<I", sub, 0)[0]
+            off_vi, size_vi = struct.unpack_from("<qI", sub, 24)
+            off_note, size_note = struct.unpack_from("<qI", sub, 40)
+            mapnr64 = struct.unpack_from("<Q", sub, 88)[0]
+        else:
+            self.phys_base = struct.unpack_from("<Q", sub, 0)[0]
+            off_vi, size_vi, off_note, size_note = struct.unpack_from("<qQqQ", sub, 32)
+            mapnr64 = struct.unpack_from("<Q", sub, 96)[0]
+        if self.header_version >= 4 and 0 < size_note <= MAX_NOTES:
+            self.notes = parse_notes(self.src.pread(off_note, size_note))
+        if self.header_version >= 3 and 0 < size_vi <= MAX_NOTES:
+            self.vmcoreinfo_text = self.src.pread(off_vi, size_vi)
+        return mapnr64 if self.header_version >= 6 and mapnr64 else max_mapnr
 
     # ---------------------------------------------------------------- bitmaps
     def _count_prefix(self) -> list[int]:
