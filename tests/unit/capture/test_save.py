@@ -234,3 +234,31 @@ def test_dmesg_from_crashd_reader_comes_first(root: HostPaths, bin_dir: Path) ->
     assert (outcome.directory / "dmesg.txt").read_text() == expected
     assert outcome.record["steps"][1].startswith("dmesg: crashd reader")
     assert (outcome.directory / "vmcore").read_bytes() == root.vmcore.read_bytes()
+
+
+def test_real_enospc_during_copy_removes_only_the_partial_dump(root: HostPaths, bin_dir: Path) -> None:
+    """statvfs claims room (as a racing writer would make it lie), the 3 MiB tmpfs
+    then fills up mid-copy: the partial vmcore goes, dmesg and the older capture stay."""
+    import shutil
+    import subprocess
+
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("needs root to mount a small tmpfs")
+    target = root.var("crash")
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(target)], capture_output=True)
+    if r.returncode:
+        pytest.skip(f"cannot mount tmpfs: {r.stderr.decode().strip()}")
+    try:
+        write_core(root.vmcore, [Load(8 << 20, pages=pattern(4, density=97))])
+        old = target / "20250101T000000-aaaaaaaa"
+        old.mkdir()
+        (old / "vmcore").write_bytes(b"older dump")
+        outcome, console = _run(root, _tools(bin_dir), _config(collector="copy", min_free=0), statvfs=_Statvfs(1 << 30))
+        assert not outcome.complete and outcome.directory is not None
+        assert sorted(p.name for p in outcome.directory.iterdir()) == ["capture.json", "dmesg.txt"]
+        assert any(e.startswith("copy failed: ENOSPC") for e in outcome.record["errors"])
+        assert (old / "vmcore").read_bytes() == b"older dump"
+        assert sorted(p.name for p in target.iterdir()) == sorted([old.name, outcome.directory.name])
+        assert "ENOSPC" in console
+    finally:
+        subprocess.run(["umount", str(target)], check=True)
