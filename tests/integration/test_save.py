@@ -174,3 +174,34 @@ def test_real_makedumpfile_enospc_on_small_tmpfs(tmp_path: Path, small_tmpfs: Pa
     assert sorted(p.name for p in new[0].iterdir()) == ["capture.json", "dmesg.txt"]
     assert (old / "dmesg.txt").read_text() == "older crash\n"
     assert "ENOSPC" in r.stdout
+
+
+def test_progress_reaches_systemd_over_notify_socket(tmp_path: Path) -> None:
+    """A real AF_UNIX datagram socket as NOTIFY_SOCKET: the unit gets STATUS= with
+    percent and MB/s, and EXTEND_TIMEOUT_USEC= while the copy runs."""
+    import socket
+    import threading
+
+    paths = make_root(tmp_path, "[capture]\ncollector = copy\n")
+    addr = str(tmp_path / "notify")
+    lines: list[str] = []
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(addr)
+
+        def receive() -> None:  # drain as systemd would: a datagram queue holds ~10
+            while True:
+                data = sock.recv(65536)
+                if data == b"END":
+                    return
+                lines.extend(data.decode().splitlines())
+
+        receiver = threading.Thread(target=receive)
+        receiver.start()
+        r = run_save(paths, make_bin(tmp_path), env={"NOTIFY_SOCKET": addr})
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as tx:
+            tx.sendto(b"END", addr)
+        receiver.join()
+        assert r.returncode == 0, r.stderr
+    assert any(ln.startswith("EXTEND_TIMEOUT_USEC=") for ln in lines)
+    assert any(ln.startswith("STATUS=copy: ") and "%" in ln and "MB/s" in ln for ln in lines)
+    assert lines[-1].startswith("STATUS=saved: ")
