@@ -66,6 +66,17 @@ def _load_sync_file_range() -> Callable[[int, int, int, int], None] | None:
     return call
 
 
+def _align(buf: bytearray) -> int:
+    """Offset into ``buf`` at which a page starts (0 when it cannot be known)."""
+    try:
+        import ctypes
+
+        address = ctypes.addressof(ctypes.c_char.from_buffer(buf))
+    except (ImportError, TypeError, ValueError):
+        return 0
+    return -address % BLOCK
+
+
 class NoSpace(CrashdError):
     """The target ran out of space (or would have eaten ``min_free``)."""
 
@@ -87,8 +98,14 @@ class _Copier:
         self.dst = dst
         self.space = space
         self.progress = progress
-        self.buf = bytearray(max(BLOCK, buf_size // BLOCK * BLOCK))  # whole blocks
-        self.view = memoryview(self.buf)
+        size = max(BLOCK, buf_size // BLOCK * BLOCK)  # whole blocks
+        # A page-aligned buffer: the kernel copies into and out of it 3-4x faster
+        # than into a bytearray's own (16 bytes past a page) start: 0.15 against
+        # 0.55-0.7 s per GiB read here.
+        self.buf = bytearray(size + BLOCK)
+        self.base = _align(self.buf)
+        self.size = size
+        self.view = memoryview(self.buf)[self.base : self.base + size]
         self.written = 0
         self.done = 0
         self.unreadable = 0
@@ -127,7 +144,7 @@ class _Copier:
                 except OSError as exc2:
                     if exc2.errno not in _UNREADABLE:
                         raise
-                    self.buf[got : got + step] = _ZERO_BLOCK[:step]
+                    self.view[got : got + step] = _ZERO_BLOCK[:step]
                     self.unreadable += 1
                     r = step
             if r == 0:
@@ -151,10 +168,8 @@ class _Copier:
 
     def chunk(self, offset: int, n: int) -> None:
         self._read(n, offset)
-        buf = self.buf
-        if n == len(buf) and buf == _ZERO:
-            return
-        if n != len(buf) and buf[:n] == _ZERO[:n]:
+        buf, o = self.buf, self.base  # the chunk is buf[o : o + n]
+        if buf.startswith(_ZERO if n == len(_ZERO) else bytes(n), o):
             return
         # Leave out every file-system block (aligned to the *file* offset) that is
         # all zeros. A block can only be zero if its first, middle and last bytes
@@ -163,23 +178,23 @@ class _Copier:
         # ~0.3 s for searching 4096-byte zero runs with bytes.find).
         first = min(n, -offset % BLOCK)  # the first block boundary in the chunk
         start = 0  # first byte not yet written or skipped
-        if first and buf[:first] == _ZERO_BLOCK[:first]:
+        if first and buf.startswith(_ZERO_BLOCK[:first], o):
             start = first  # a zero partial block at an unaligned region start
-        heads = buf[first:n:BLOCK]
+        heads = buf[o + first : o + n : BLOCK]
         k = len(heads)
         if k > 1:
             # Also the middle and last bytes: OR-ing the three strided slices as
             # big integers (C speed) leaves 0 only where all three are zero.
             merged = int.from_bytes(heads, "big")
             for at in (BLOCK // 2, BLOCK - 1):
-                merged |= int.from_bytes(buf[first + at : n : BLOCK].ljust(k, b"\0"), "big")
+                merged |= int.from_bytes(buf[o + first + at : o + n : BLOCK].ljust(k, b"\0"), "big")
             heads = bytearray(merged.to_bytes(k, "big"))
         i = heads.find(0)
         while i >= 0:
             blk = first + i * BLOCK
             end = min(n, blk + BLOCK)
             # startswith compares in place (a slice would copy 4 KiB first).
-            if buf.startswith(_ZERO_BLOCK if end - blk == BLOCK else _ZERO_BLOCK[: end - blk], blk):
+            if buf.startswith(_ZERO_BLOCK if end - blk == BLOCK else _ZERO_BLOCK[: end - blk], o + blk):
                 if blk > start:
                     self._write(start, blk, offset)
                 start = end
@@ -254,7 +269,7 @@ def copy_vmcore(
                 offset = data_at
                 continue
             # After the first chunk every chunk starts block-aligned.
-            n = min(end - offset, len(c.buf) - offset % BLOCK)
+            n = min(end - offset, c.size - offset % BLOCK)
             c.chunk(offset, n)
             c.advance(n, offset)
             offset += n
