@@ -258,9 +258,12 @@ class Saver:
                 )
                 self.log.step(f"makedumpfile -d {level} ({codec}): {size} bytes in {seconds:.1f} s")
                 return "done"
+            # Out of space if it says so, or if the target is full now (its wording
+            # varies across versions); measured before the partial file goes.
+            no_space = result.no_space or space.free() < self.config.min_free + (1 << 20)
             spool.remove(name)  # only ever this capture's partial file
             progress.finish(0, ok=False)
-            if result.no_space:
+            if no_space:
                 self.log.error(f"makedumpfile -d {level} failed: ENOSPC ({result.message})")
                 continue
             self.log.error(f"makedumpfile -d {level} failed (exit {result.returncode}): {result.message}")

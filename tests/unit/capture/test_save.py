@@ -262,3 +262,25 @@ def test_real_enospc_during_copy_removes_only_the_partial_dump(root: HostPaths, 
         assert "ENOSPC" in console
     finally:
         subprocess.run(["umount", str(target)], check=True)
+
+
+class _Shrinking:
+    """statvfs answers that follow a script (the last one repeats): a disk filling up."""
+
+    def __init__(self, *free: int):
+        self.free = list(free)
+
+    def __call__(self, path: object) -> os.statvfs_result:
+        n = (self.free.pop(0) if len(self.free) > 1 else self.free[0]) // 4096
+        return os.statvfs_result((4096, 4096, 1 << 30, n, n, 1000, 1000, 1000, 0, 255))
+
+
+def test_makedumpfile_failure_on_a_full_disk_counts_as_enospc(root: HostPaths, bin_dir: Path) -> None:
+    """Its message did not say "No space", but the target is full afterwards: that is
+    ENOSPC (next level), not a broken makedumpfile (which would try the copy)."""
+    statvfs = _Shrinking(2 << 20, 512 << 10)
+    outcome, _ = _run(root, _tools(bin_dir, FAKE_MAKEDUMPFILE_EXIT="1"), _config(dump_level=(31, 1), min_free=0), statvfs=statvfs)
+    errors = outcome.record["errors"]
+    assert any(e.startswith("makedumpfile -d 31 failed: ENOSPC") for e in errors)
+    assert any(e.startswith("makedumpfile -d 1: skipped") for e in errors)
+    assert outcome.record["collector"] == "dmesg-only"
