@@ -22,6 +22,7 @@ from pathlib import Path
 
 from crashd.capture.spool import NAME_RE
 from tests.integration.test_save import make_bin, make_root, run_save
+from tests.unit.capture.elfcore import PAGE, Load, pattern, write_core
 
 PHASES = ["dmesg", "dump", "json", "publish"]
 
@@ -48,6 +49,8 @@ def check_target(target: Path, vmcore: bytes) -> dict[str, int]:
 
 def test_kill_at_random_points_never_leaves_a_false_claim(tmp_path: Path) -> None:
     paths = make_root(tmp_path, "[capture]\ncollector = copy\n")
+    # 40 MiB: kills land before and after the first 32 MiB writeback window.
+    write_core(paths.vmcore, [Load(40 << 20, pages=pattern(5, density=3)), Load(16 * PAGE)])
     bin_dir = make_bin(tmp_path)
     vmcore = paths.vmcore.read_bytes()
     rng = random.Random(20261127)
