@@ -21,12 +21,18 @@ TOOL_TIMEOUT = 300
 
 def save_dmesg(spool: Spool, vmcore: Path, tools: ToolRunner, steps: list[str], errors: list[str]) -> bool:
     """Write ``dmesg.txt`` into ``spool``; True when one of the ways worked."""
-    if _own_reader(spool, vmcore, steps):
-        return True
-    if tools.which("makedumpfile") and _makedumpfile(spool, vmcore, tools, steps):
-        return True
-    if tools.which("vmcore-dmesg") and _vmcore_dmesg(spool, vmcore, tools, steps):
-        return True
+    ways = [("crashd reader", lambda: _own_reader(spool, vmcore, steps))]
+    if tools.which("makedumpfile"):
+        ways.append(("makedumpfile", lambda: _makedumpfile(spool, vmcore, tools, steps)))
+    if tools.which("vmcore-dmesg"):
+        ways.append(("vmcore-dmesg", lambda: _vmcore_dmesg(spool, vmcore, tools, steps)))
+    for name, way in ways:
+        try:
+            if way():
+                return True
+        except (OSError, CrashdError) as exc:  # e.g. a symlink planted as dmesg.txt
+            spool.remove(DMESG_FILE)
+            steps.append(f"dmesg: {name} failed: {exc}")
     errors.append("the kernel log could not be extracted by any method")
     return False
 

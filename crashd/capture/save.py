@@ -39,7 +39,7 @@ from crashd.capture.layout import Layout, read_layout
 from crashd.capture.progress import Progress
 from crashd.capture.space import Space, StatVfs, mib
 from crashd.capture.spool import CAPTURE_JSON, ELF_DUMP, KDUMP_DUMP, Spool
-from crashd.capture.target import MOUNT_DEADLINE, TargetError, open_target
+from crashd.capture.target import MOUNT_DEADLINE, open_target
 from crashd.errors import CrashdError
 from crashd.notify import Notifier
 from crashd.paths import HostPaths
@@ -156,7 +156,7 @@ class Saver:
                     directory = self._fill(spool, target.display, t0)
                 finally:
                     spool.close()
-        except TargetError as exc:
+        except CrashdError as exc:  # TargetError, or no usable directory name
             self.log.error(str(exc))
             return Outcome(False, None, self.record, self.log.errors)
         except OSError as exc:
