@@ -222,13 +222,20 @@ def debugfs(disk: Path, request: str, *, write: bool = False) -> str:
 
 
 def put_files(disk: Path, files: Mapping[str, str | bytes]) -> None:
-    """Write files into the (unmounted) image; parent directories must exist."""
+    """Write files (root-owned) into the unmounted image, creating parent directories."""
     with tempfile.TemporaryDirectory() as tmp:
         for i, (path, content) in enumerate(files.items()):
             local = Path(tmp) / str(i)
             local.write_bytes(content.encode() if isinstance(content, str) else content)
-            debugfs(disk, f"rm {path}", write=True)  # absent is fine: debugfs reports and goes on
-            debugfs(disk, f"write {local} {path}", write=True)
+            parents = list(reversed(Path(path).parents))[1:]  # without "/"
+            requests = [f"mkdir {p}" for p in parents] + [f"rm {path}", f"write {local} {path}"]
+            script = Path(tmp) / f"{i}.cmds"
+            script.write_text("\n".join(requests) + "\n")
+            # debugfs reports "already exists" / "not found" and goes on; the stat below is the check.
+            subprocess.run(["debugfs", "-w", "-f", str(script), str(disk)], check=True, capture_output=True)
+            res = subprocess.run(["debugfs", "-R", f"stat {path}", str(disk)], capture_output=True, text=True)
+            if "Inode:" not in res.stdout:
+                raise RuntimeError(f"could not write {path} into {disk}: {res.stderr.strip()}")
 
 
 def read_file(disk: Path, path: str) -> str | None:

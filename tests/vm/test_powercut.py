@@ -13,8 +13,9 @@ from tests.vm.lab import Lab, crash_and_capture, kdump_cmdline, start_kdump
 pytestmark = pytest.mark.vm
 
 # The native copy collector streams the whole ELF vmcore with a console line every 10 %: a wide,
-# observable window to pull the plug in.
-COPY_DROPIN = "[capture]\ncollector = copy\n"
+# observable window to pull the plug in. kexec_file_load: this scenario is about the save, so it
+# arms the way vm-lab.md found reliable (kexec -s) rather than whatever [arm] auto picks.
+COPY_DROPIN = "[arm]\nkexec_file_load = yes\n[capture]\ncollector = copy\n"
 
 
 def test_power_cut_during_save_leaves_an_incomplete_record(lab: Lab) -> None:
