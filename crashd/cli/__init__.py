@@ -52,20 +52,49 @@ class Context:
     debug: bool = False
 
 
-def _common() -> argparse.ArgumentParser:
+def _common(default: object) -> argparse.ArgumentParser:
+    """The global options, accepted before or after the verb.
+
+    The copy given to the verb parsers uses ``argparse.SUPPRESS`` as default, so a
+    ``--root`` given before the verb is not reset to None by the verb's parser.
+    """
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--root", metavar="DIR", help="treat DIR as / (default: $CRASHD_ROOT or /)")
-    common.add_argument("--debug", action="store_true", help="verbose logs and tracebacks")
+    common.add_argument(
+        "--root", metavar="DIR", default=default, help="treat DIR as / (default: $CRASHD_ROOT or /)"
+    )
+    common.add_argument(
+        "--debug", action="store_true", default=default, help="verbose logs and tracebacks"
+    )
     return common
 
 
+_OPTIONS_WITH_VALUE = frozenset({"--root"})
+
+
+def find_verb(args_list: Sequence[str]) -> str | None:
+    """The verb: the first word that is neither an option nor an option's value."""
+    skip = False
+    for a in args_list:
+        if skip:
+            skip = False
+            continue
+        if a == "--":
+            return None
+        if a.startswith("-"):
+            skip = a in _OPTIONS_WITH_VALUE
+            continue
+        return a if a in VERBS else None
+    return None
+
+
 def _parser(verb: str | None) -> argparse.ArgumentParser:
-    common = _common()
+    parent = _common(None)
+    common = _common(argparse.SUPPRESS)
     parser = argparse.ArgumentParser(
         prog="crashd",
         description="Capture kernel crash dumps and pstore records; read them back.",
         epilog="exit status: 0 ok, 1 failure, 2 usage, 3 not armed / not applicable",
-        parents=[common],
+        parents=[parent],
     )
     parser.add_argument("--version", action="version", version=f"crashd {__version__}")
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
@@ -78,11 +107,8 @@ def _parser(verb: str | None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
-    verb = next((a for a in args_list if not a.startswith("-")), None)
-    if verb not in VERBS:
-        verb = None
     try:
-        parser = _parser(verb)
+        parser = _parser(find_verb(args_list))
         args = parser.parse_args(args_list)
     except SystemExit as exc:  # argparse: --help/--version exit 0, errors exit 2
         return int(exc.code or 0)
@@ -92,6 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from crashd.log import setup_logging
 
+    args.debug = bool(args.debug)
     setup_logging(debug=args.debug)
     ctx = Context(paths=HostPaths.from_env(args.root), debug=args.debug)
     module = importlib.import_module(VERBS[args.verb][0])

@@ -91,3 +91,24 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
     assert run_crashd(["frobnicate"]).returncode == 2
     assert run_crashd(["config", "explode"]).returncode == 2
     assert run_crashd(["--version"]).returncode == 0
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_root_option_before_or_after_the_verb_is_honoured(tmp_path: Path, bindir: str, where: str) -> None:
+    """`crashd --root X status` once took X for the verb and then reset --root to /."""
+    build_root(tmp_path / "root", armed_guest())
+    args = ["--root", str(tmp_path / "root"), "status", "--json"] if where == "before" else \
+        ["status", "--json", "--root", str(tmp_path / "root")]
+    proc = run_crashd(args, None, bindir)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["armed"] is True  # the fake root is armed; this machine is not
+
+
+def test_verb_is_found_past_option_values() -> None:
+    from crashd.cli import find_verb
+
+    assert find_verb(["--root", "list", "status", "--json"]) == "status"
+    assert find_verb(["--debug", "show", "x"]) == "show"
+    assert find_verb(["--root", "/x"]) is None
+    assert find_verb(["nonsense", "list"]) is None
