@@ -7,6 +7,7 @@ MiB for importing pyelftools, and a vmcore needs only the header, program header
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from crashd.errors import VmcoreError
@@ -57,6 +58,77 @@ def parse_notes(data: bytes, endian: str = "<") -> list[Note]:
     return notes
 
 
+@dataclass(frozen=True)
+class Phdr:
+    """One program header, as the file has it."""
+
+    type: int
+    offset: int
+    vaddr: int
+    paddr: int
+    filesz: int
+    memsz: int
+
+
+@dataclass(frozen=True)
+class ElfHeader:
+    """The ELF header and program header table of a core file."""
+
+    elf64: bool
+    endian: str  # struct prefix: "<" or ">"
+    machine: int
+    flags: int
+    header_size: int  # ELF header + program header table: the bytes before any segment
+    phdrs: tuple[Phdr, ...]
+
+
+def read_elf_header(pread: Callable[[int, int], bytes], name: str) -> ElfHeader:
+    """Parse the ELF header and program headers of a core through ``pread(offset, size)``.
+
+    Shared by the reader and by the capture's copy/space estimate, which has only an fd.
+    Both classes and byte orders are accepted: a 32-bit ARM board's /proc/vmcore is ELF32.
+    """
+    head = pread(0, 64)
+    if len(head) < 52 or head[:4] != b"\x7fELF":
+        raise VmcoreError(f"{name}: not an ELF file")
+    cls, data = head[4], head[5]
+    if cls not in (1, 2) or data not in (1, 2):
+        raise VmcoreError(f"{name}: unsupported ELF class/encoding ({cls}, {data})")
+    elf64 = cls == 2
+    e = "<" if data == 1 else ">"
+    if elf64:
+        if len(head) < 64:
+            raise VmcoreError(f"{name}: truncated ELF header")
+        (etype, machine, _v, _entry, phoff, shoff, flags, ehsize, phentsize, phnum, shentsize, _shn,
+         _shs) = struct.unpack_from(e + "HHIQQQIHHHHHH", head, 16)
+    else:
+        (etype, machine, _v, _entry, phoff, shoff, flags, ehsize, phentsize, phnum, shentsize, _shn,
+         _shs) = struct.unpack_from(e + "HHIIIIIHHHHHH", head, 16)
+    if etype != ET_CORE:
+        raise VmcoreError(f"{name}: ELF file but not a core dump (e_type {etype})")
+    if phnum == PN_XNUM and shoff:
+        # More than 0xfffe headers: the real count is in section header 0's sh_info.
+        sh = pread(shoff, 64 if elf64 else 40)
+        if len(sh) >= (48 if elf64 else 32):
+            phnum = struct.unpack_from(e + "I", sh, 44 if elf64 else 28)[0]
+    want = 56 if elf64 else 32
+    if phentsize < want or phnum > MAX_PHDRS:
+        raise VmcoreError(f"{name}: bad program header table ({phnum} x {phentsize} bytes)")
+    table = pread(phoff, phentsize * phnum)
+    if len(table) < phentsize * phnum:
+        raise VmcoreError(f"{name}: truncated: program headers end past the end of the file")
+    phdrs = []
+    for i in range(phnum):
+        o = i * phentsize
+        if elf64:
+            ptype, _fl, off, va, pa, fsz, msz, _al = struct.unpack_from(e + "IIQQQQQQ", table, o)
+        else:
+            ptype, off, va, pa, fsz, msz, _fl, _al = struct.unpack_from(e + "IIIIIIII", table, o)
+        phdrs.append(Phdr(ptype, off, va, pa, fsz, msz))
+    header_size = max(ehsize, phoff + phnum * phentsize)
+    return ElfHeader(elf64, e, machine, flags, header_size, tuple(phdrs))
+
+
 class ElfVmcore:
     """Header, loads and notes of an ELF core, with ``read_phys`` over its PT_LOADs."""
 
@@ -65,49 +137,20 @@ class ElfVmcore:
     def __init__(self, src: Source):
         self.src = src
         self.warnings: list[str] = []
-        head = src.pread(0, 64)
-        if len(head) < 52 or head[:4] != b"\x7fELF":
-            raise VmcoreError(f"{src.path}: not an ELF file")
-        cls, data = head[4], head[5]
-        if cls not in (1, 2) or data not in (1, 2):
-            raise VmcoreError(f"{src.path}: unsupported ELF class/encoding ({cls}, {data})")
-        self.elf64 = cls == 2
-        self.endian = "<" if data == 1 else ">"
-        e = self.endian
-        if self.elf64:
-            if len(head) < 64:
-                raise VmcoreError(f"{src.path}: truncated ELF header")
-            (etype, self.e_machine, _v, _entry, phoff, shoff, self.e_flags, _eh, phentsize, phnum, _she, _shn,
-             _shs) = struct.unpack_from(e + "HHIQQQIHHHHHH", head, 16)
-        else:
-            (etype, self.e_machine, _v, _entry, phoff, shoff, self.e_flags, _eh, phentsize, phnum, _she, _shn,
-             _shs) = struct.unpack_from(e + "HHIIIIIHHHHHH", head, 16)
-        if etype != ET_CORE:
-            raise VmcoreError(f"{src.path}: ELF file but not a core dump (e_type {etype})")
-        if phnum == PN_XNUM and shoff:
-            sh = src.pread(shoff, 64 if self.elf64 else 40)
-            if len(sh) >= 32:
-                phnum = struct.unpack_from(e + "I", sh, 44 if self.elf64 else 28)[0]
-        want = 56 if self.elf64 else 32
-        if phentsize < want or phnum > MAX_PHDRS:
-            raise VmcoreError(f"{src.path}: bad program header table ({phnum} x {phentsize} bytes)")
-        table = src.pread(phoff, phentsize * phnum)
-        if len(table) < phentsize * phnum:
-            raise VmcoreError(f"{src.path}: truncated: program headers end past the end of the file")
+        hdr = read_elf_header(src.pread, src.path)
+        self.elf64 = hdr.elf64
+        self.endian = e = hdr.endian
+        self.e_machine = hdr.machine
+        self.e_flags = hdr.flags
         self.loads: list[Load] = []
         self.notes: list[Note] = []
         self.incomplete = bool(self.e_flags & 1)
-        for i in range(phnum):
-            o = i * phentsize
-            if self.elf64:
-                ptype, _fl, off, va, pa, fsz, msz, _al = struct.unpack_from(e + "IIQQQQQQ", table, o)
-            else:
-                ptype, off, va, pa, fsz, msz, _fl, _al = struct.unpack_from(e + "IIIIIIII", table, o)
-            if ptype == PT_LOAD:
-                self.loads.append(Load(off, va, pa, min(fsz, msz), msz))
-            elif ptype == PT_NOTE:
-                raw = src.pread(off, min(fsz, MAX_NOTES_BYTES))
-                if len(raw) < fsz:
+        for ph in hdr.phdrs:
+            if ph.type == PT_LOAD:
+                self.loads.append(Load(ph.offset, ph.vaddr, ph.paddr, min(ph.filesz, ph.memsz), ph.memsz))
+            elif ph.type == PT_NOTE:
+                raw = src.pread(ph.offset, min(ph.filesz, MAX_NOTES_BYTES))
+                if len(raw) < ph.filesz:
                     self.warnings.append("the note segment is cut short (truncated file)")
                 self.notes.extend(parse_notes(raw, e))
         self.loads.sort(key=lambda ld: ld.paddr)
