@@ -242,9 +242,12 @@ class Kexec:
 
 
 def plan_for(
-    paths: HostPaths, config: Config, boot: BootFiles, file_load_required: bool, arch: str
+    paths: HostPaths, config: Config, boot: BootFiles, auto_file_load: bool, arch: str
 ) -> LoadPlan:
-    """The load plan for ``boot`` under ``config`` on this running system."""
+    """The load plan for ``boot`` under ``config`` on this running system.
+
+    ``auto_file_load``: what ``kexec_file_load = auto`` means here (``Readiness.auto_file_load``).
+    """
     if boot.kernel is None:
         raise ArmError(f"no capture kernel image for {boot.release}")
     try:
@@ -253,7 +256,7 @@ def plan_for(
         raise ArmError(f"cannot read {paths.unhost(paths.cmdline)}: {exc.strerror or exc}") from exc
     cmdline = capture_cmdline(running, config.arm.cmdline_remove, config.arm.cmdline_append, read_boot_id(paths))
     mode = config.arm.kexec_file_load
-    file_load = mode == "yes" or (mode == "auto" and file_load_required)
+    file_load = mode == "yes" or (mode == "auto" and auto_file_load)
     return make_plan(
         kernel=boot.kernel,
         initrd=boot.initrd,

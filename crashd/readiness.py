@@ -62,6 +62,15 @@ class Readiness:
     boot_files: BootFiles
     reserved_bytes: int = 0
     extra: dict[str, object] = field(default_factory=dict)
+    file_load_supported: bool | None = None  # CONFIG_KEXEC_FILE; None when the config is unknown
+
+    @property
+    def auto_file_load(self) -> bool:
+        """What ``[arm] kexec_file_load = auto`` picks: kexec_file_load when lockdown or Secure
+        Boot requires it, and whenever the kernel has it (as kdumpctl does). The kernel then
+        parses the image itself; kexec_load instead has kexec-tools read /proc/kcore,
+        /proc/kallsyms and /proc/iomem, which fails in a sandbox or with a restricted kptr."""
+        return self.file_load_required or self.file_load_supported is True
 
     def check(self, name: str) -> Check:
         return next(c for c in self.checks if c.name == name)
@@ -216,7 +225,16 @@ def check_kexec_mode(paths: HostPaths, config: Config, kernel_has_file_load: boo
     if (required or config.arm.kexec_file_load == "yes") and kernel_has_file_load is False:
         return Check("kexec_mode", MISSING, "file_load_unsupported", evidence,
                      "kexec_file_load is needed but the kernel lacks CONFIG_KEXEC_FILE", title), required
-    reason = "kexec_file_load_required" if required else "kexec_load_allowed"
+    if required:
+        reason = "kexec_file_load_required"
+    elif config.arm.kexec_file_load == "yes":
+        reason = "kexec_file_load_configured"
+    elif config.arm.kexec_file_load == "no":
+        reason = "kexec_load_configured"
+    elif kernel_has_file_load:
+        reason = "kexec_file_load_preferred"
+    else:
+        reason = "kexec_load_allowed"
     return Check("kexec_mode", OK, reason, evidence, "", title), required
 
 
@@ -322,4 +340,5 @@ def assess(paths: HostPaths, tools: ToolRunner, config: Config) -> Readiness:
         check_panic_policy(paths, config),
     ]
     ready = not any(c.name in ARMING_CHECKS and c.state == MISSING for c in checks)
-    return Readiness(checks, armed.state == OK, ready, required, boot, reserved)
+    return Readiness(checks, armed.state == OK, ready, required, boot, reserved,
+                     file_load_supported=file_load_cfg if isinstance(file_load_cfg, bool) else None)

@@ -141,7 +141,7 @@ SETTINGS: tuple[Setting, ...] = (
         "nr_cpus=1 reset_devices irqpoll udev.children-max=2 panic=10",
         "Parameters added to the capture command line.",
     ),
-    Setting("arm", "kexec_file_load", "enum", "auto", "Use kexec_file_load (kexec -s): auto = when lockdown or Secure Boot requires it.", choices=("auto", "yes", "no")),
+    Setting("arm", "kexec_file_load", "enum", "auto", "Use kexec_file_load (kexec -s): auto = whenever the kernel has it (CONFIG_KEXEC_FILE) and always under lockdown or Secure Boot; no = the older kexec_load.", choices=("auto", "yes", "no")),
     Setting("arm", "image_size", "size", "0", "32-bit ARM: room for the zImage to decompress itself (kexec --image-size); 0 = 48M for zImage, unused otherwise."),
     Setting("arm", "unload_on_stop", "bool", "no", "Unload the capture kernel when crashd.service stops."),
     Setting("arm", "settle", "duration", "2s", "Quiet time after a change (hotplug, new kernel) before re-arming."),

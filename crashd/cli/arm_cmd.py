@@ -54,7 +54,7 @@ def arm(args: argparse.Namespace, ctx: Context) -> int:
         pid = signal_daemon(ctx.paths)
         _say(args, False, readiness.summary(), daemon_pid=pid)
         return EXIT_NOT_ARMED
-    plan = plan_for(ctx.paths, config, readiness.boot_files, readiness.file_load_required, machine_arch())
+    plan = plan_for(ctx.paths, config, readiness.boot_files, readiness.auto_file_load, machine_arch())
     try:
         Kexec(ctx.paths, ctx.tools).load(plan)
     except ArmError as exc:

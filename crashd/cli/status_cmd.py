@@ -50,6 +50,7 @@ def run(verb: str, args: argparse.Namespace, ctx: Context) -> int:
                 "ready": readiness.ready,
                 "summary": readiness.summary(),
                 "file_load_required": readiness.file_load_required,
+                "file_load_auto": readiness.auto_file_load,
                 "reserved_bytes": readiness.reserved_bytes,
                 "checks": [c.to_dict() for c in readiness.checks],
                 "arm_state": arm_state,

@@ -227,6 +227,8 @@ def test_arm_and_disarm_without_daemon(tmp_path: Path) -> None:
     assert state is not None and state.reason == "crashd arm"
     out = run_crashd(["disarm"], paths.root, f"{FAKES}:/usr/bin:/bin", env)
     assert out.returncode == 0 and crash_loaded(paths) is False
-    assert kexec_calls(log)[-1] == ["-p", "-u"]
+    # the guest's kernel has CONFIG_KEXEC_FILE: auto loaded with -s, so it unloads with -s
+    assert kexec_calls(log)[0][:2] == ["-p", "-s"]
+    assert kexec_calls(log)[-1] == ["-p", "-s", "-u"]
     again = run_crashd(["disarm"], paths.root, f"{FAKES}:/usr/bin:/bin", env)
     assert again.returncode == 0 and "nothing to unload" in again.stdout

@@ -11,7 +11,7 @@ from crashd.config import default_config, load_config
 from crashd.readiness import assess, cmdline_param, crash_kernel_range
 from crashd.settings import ArmConfig
 from crashd.tools import ToolRunner
-from tests.fakeroot import GUEST_IOMEM, RELEASE, armed_guest, build_root, dev_machine, gzip_config
+from tests.fakeroot import GUEST_IOMEM, KERNEL_CONFIG, RELEASE, armed_guest, build_root, dev_machine, gzip_config
 
 EFI = "8be4df61-93ca-11d2-aa0d-00e098032b8c"
 
@@ -74,6 +74,8 @@ SCENARIOS = [
      "kexec_mode", "ok", "kexec_file_load_required"),
     ("secure boot in setup mode", {f"/sys/firmware/efi/efivars/SecureBoot-{EFI}": b"\x06\x00\x00\x00\x01",
                                    f"/sys/firmware/efi/efivars/SetupMode-{EFI}": b"\x06\x00\x00\x00\x01"},
+     "kexec_mode", "ok", "kexec_file_load_preferred"),
+    ("kernel without kexec_file_load", {f"/boot/config-{RELEASE}": KERNEL_CONFIG.replace("CONFIG_KEXEC_FILE=y\n", "")},
      "kexec_mode", "ok", "kexec_load_allowed"),
     ("no image", {f"/boot/vmlinuz-{RELEASE}": None}, "capture_files", "missing", "no_capture_kernel"),
     ("no initrd", {f"/boot/initrd.img-{RELEASE}": None}, "capture_files", "missing", "no_capture_initrd"),
@@ -111,6 +113,17 @@ def test_kexec_tool_missing(tmp_path: Path) -> None:
     c = r.check("kexec_tool")
     assert (c.state, c.reason) == ("missing", "kexec_tools_missing")
     assert not r.ready and "kexec-tools" in c.hint
+
+
+def test_auto_picks_kexec_file_load_whenever_the_kernel_has_it(tmp_path: Path, kexec_path: str) -> None:
+    """kexec_load makes kexec-tools read /proc/kcore and /proc/kallsyms: in crashd.service's
+    sandbox on Debian's 6.1 kernel that failed ("Can't find kernel text map area from kcore")."""
+    assert run_checks(tmp_path / "a", armed_guest(), kexec_path).auto_file_load is True
+    without = {**armed_guest(), f"/boot/config-{RELEASE}": KERNEL_CONFIG.replace("CONFIG_KEXEC_FILE=y\n", "")}
+    r = run_checks(tmp_path / "b", without, kexec_path)
+    assert r.auto_file_load is False and not r.file_load_required
+    unknown = {**armed_guest(), f"/boot/config-{RELEASE}": None}
+    assert run_checks(tmp_path / "c", unknown, kexec_path).auto_file_load is False
 
 
 def test_file_load_required_but_disabled_blocks(tmp_path: Path, kexec_path: str) -> None:

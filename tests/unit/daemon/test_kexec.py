@@ -103,14 +103,14 @@ def test_plan_for_fake_root_and_file_load_modes(tmp_path: Path) -> None:
     paths = make_root(tmp_path, unarmed_guest())
     cfg = default_config()
     boot = find_boot_files(paths, cfg.arm)
-    plan = plan_for(paths, cfg, boot, file_load_required=False, arch="x86_64")
+    plan = plan_for(paths, cfg, boot, auto_file_load=False, arch="x86_64")
     assert plan.kernel == paths.boot(f"vmlinuz-{RELEASE}") and plan.initrd == paths.boot(f"initrd.img-{RELEASE}")
     assert plan.file_load is False
-    assert plan_for(paths, cfg, boot, file_load_required=True, arch="x86_64").file_load is True
+    assert plan_for(paths, cfg, boot, auto_file_load=True, arch="x86_64").file_load is True
     paths.config_file.parent.mkdir(parents=True, exist_ok=True)
     paths.config_file.write_text("[arm]\nkexec_file_load = yes\n")
     cfg_yes = read_config(paths).config
-    assert plan_for(paths, cfg_yes, boot, file_load_required=False, arch="x86_64").file_load is True
+    assert plan_for(paths, cfg_yes, boot, auto_file_load=False, arch="x86_64").file_load is True
 
 
 def _plan(paths) -> LoadPlan:

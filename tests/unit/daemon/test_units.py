@@ -46,6 +46,8 @@ def test_service_is_notify_reloadable_and_skips_the_capture_kernel() -> None:
         assert re.search(rf"^# {cap}: ", text, re.M), cap
     # [panic] writes /proc/sys: the unit must not make it read-only
     assert unit["Service"].get("ProtectKernelTunables", "no") == "no"
+    # ProtectKernelLogs= would silently drop CAP_SYSLOG, which kexec_load needs for /proc/kallsyms
+    assert "CAP_SYSLOG" in caps and unit["Service"].get("ProtectKernelLogs", "no") == "no"
     assert "kexec_file_load" in unit["Service"]["SystemCallFilter"]
 
 
