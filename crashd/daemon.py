@@ -39,7 +39,7 @@ from crashd.armstate import (
     write_state,
 )
 from crashd.config import ConfigReport, read_config
-from crashd.hotplug import HotplugEvent, HotplugSource, relevant
+from crashd.hotplug import HotplugEvent, HotplugSource, Topology, relevant, topology
 from crashd.journal import Journal
 from crashd.kexec import ArmError, Kexec, LoadPlan, crash_loaded, crash_size, load_argv, plan_for
 from crashd.notify import Notifier
@@ -146,6 +146,7 @@ class Daemon:
         self.backoff = 0.0
         self.last_cause: str | None = None
         self.armed_plan: LoadPlan | None = None
+        self.armed_topology: Topology | None = None  # CPUs and RAM when armed_plan was loaded
         self.armed_release: str | None = None
         self.arm_count = 0
         self.holding = False
@@ -379,10 +380,16 @@ class Daemon:
             if self.armed_plan != plan:
                 log.info("capture kernel already armed with the current plan (%s)", state.reason)
                 self.arm_count += 1
+                self.armed_topology = None  # loaded by an earlier run: for which CPUs and RAM is unknown
             self._armed(plan, boot.release, state.reserved, _parse_since(state.since))
+            return True
+        topo = topology(self.paths)
+        if reload and readiness.armed and self.armed_plan == plan and self.armed_topology == topo:
+            log.info("%s: CPUs and memory are as they were when armed; no re-arm needed", reason)
             return True
         log.info("arming (%s): %s", reason, " ".join(load_argv(plan)))
         self.kexec.load(plan)
+        self.armed_topology = topo
         first = self.arm_count == 0
         self.arm_count += 1
         new_state = arm_state(self.paths, plan, boot.release, reason)

@@ -22,6 +22,37 @@ ACTIONS = frozenset({"add", "remove", "online", "offline"})
 
 
 @dataclass(frozen=True)
+class Topology:
+    """What the capture kernel's ELF headers describe: the CPUs and the System RAM ranges.
+
+    kexec builds one PT_NOTE per CPU and one PT_LOAD per "System RAM" range of
+    /proc/iomem. A udev event that leaves all of these as they were (udev's coldplug
+    "add" at boot, a driver binding to a CPU) needs no re-arm — and a re-arm is not
+    free: the kernel drops the old image before loading the new one, so for the
+    seconds a load takes nothing would catch a crash.
+    """
+
+    cpus_present: str
+    cpus_online: str
+    ram: tuple[str, ...]
+
+
+def topology(paths: HostPaths) -> Topology:
+    def read(path: str) -> str:
+        try:
+            return paths.sys("devices", "system", "cpu", path).read_text().strip()
+        except OSError:
+            return "?"
+
+    try:
+        iomem = paths.iomem.read_text(errors="replace").splitlines()
+    except OSError:
+        iomem = []
+    ram = tuple(line.split(":", 1)[0].strip() for line in iomem if line.rstrip().endswith(": System RAM"))
+    return Topology(read("present"), read("online"), ram)
+
+
+@dataclass(frozen=True)
 class HotplugEvent:
     subsystem: str
     action: str

@@ -107,10 +107,19 @@ def test_touching_the_initrd_rearms_once(world: World) -> None:
     assert f"/boot/initrd.img-{RELEASE} changed" in fields["reason"]
 
 
+def set_online_cpus(paths: HostPaths, cpus: str) -> None:
+    """What the kernel shows after a CPU comes or goes: the event alone changes nothing."""
+    p = paths.sys("devices", "system", "cpu", "online")
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(cpus + "\n")
+
+
 @pytest.mark.parametrize("settle", ["2s", "0"])
 def test_hotplug_storm_rearms_at_most_twice_and_ends_armed(world: World, settle: str) -> None:
     world.config("10-settle.conf", f"[arm]\nsettle = {settle}\n")
+    set_online_cpus(world.paths, "0-1")
     world.daemon.start()
+    set_online_cpus(world.paths, "0-3")
     for i in range(100):  # 100 events within one second
         world.hotplug.inject("cpu" if i % 2 else "memory", "online", f"x{i}")
         world.clock.advance(0.01)
@@ -122,6 +131,26 @@ def test_hotplug_storm_rearms_at_most_twice_and_ends_armed(world: World, settle:
     assert 1 <= rearms <= 2
     assert crash_loaded(world.paths) is True
     assert world.status().startswith("armed: ")
+
+
+def test_events_that_change_no_cpu_or_memory_do_not_rearm(world: World) -> None:
+    """udev's coldplug replays "add" for every CPU at boot; re-arming then would leave the
+    machine without a capture kernel for the seconds a load takes (seen in the VM test)."""
+    set_online_cpus(world.paths, "0-1")
+    world.daemon.start()
+    for i in range(4):
+        world.hotplug.inject("cpu", "add", f"cpu{i}")
+    world.daemon.on_hotplug(world.hotplug.drain(), world.clock.now)
+    world.run_for(30)
+    assert len(loads(world.log)) == 1
+    assert crash_loaded(world.paths) is True
+    # memory really added: a new System RAM range in /proc/iomem
+    iomem = world.paths.iomem.read_text() + "100000000-13fffffff : System RAM\n"
+    world.paths.iomem.write_text(iomem)
+    world.hotplug.inject("memory", "online", "memory32")
+    world.daemon.on_hotplug(world.hotplug.drain(), world.clock.now)
+    world.run_for(30)
+    assert len(loads(world.log)) == 2
 
 
 def test_crash_hotplug_1_skips_rearm(world: World) -> None:
@@ -315,6 +344,7 @@ def test_real_event_loop_takes_a_storm_through_the_pipe(tmp_path: Path) -> None:
     def drive() -> None:
         try:
             w.rx.wait_for(lambda m: m.get("READY") == "1", 30)
+            set_online_cpus(w.paths, "0-7")
             for i in range(100):
                 w.hotplug.inject("cpu", "online", f"cpu{i}")
                 time.sleep(0.005)  # spreads the storm over ~0.5 s; not used to synchronise
