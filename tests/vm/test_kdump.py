@@ -9,8 +9,8 @@ import json
 
 import pytest
 
-from tests.vm.lab import RECORD_CREATED_ID, Lab, Outcome, crash_and_capture, start_kdump
-from tests.vm.timeline import kdump_cycle
+from tests.vm.lab import RECORD_CREATED_ID, Lab, Outcome, Run, crash_and_capture, start_kdump
+from tests.vm.timeline import find, kdump_cycle
 
 pytestmark = pytest.mark.vm
 
@@ -34,13 +34,33 @@ def _assert_one_complete_kdump_record(outcome: Outcome, release: str) -> str:
     return str(row["name"])
 
 
-def _kdump_scenario(lab: Lab, name: str, crashkernel: str) -> None:
+def _capture_kernel_ran_out_of_memory(run: Run, capture: int) -> str | None:
+    """The capture kernel's own OOM before crashd ran: the reservation is too small for the
+    kernel and its initramfs, whatever crashd does (it has not started yet)."""
+    end = find(run.guest.lines, r"Linux version \S+", capture + 1) or len(run.guest.lines)
+    if find(run.guest.lines, r"crashd save:", capture, end) is not None:
+        return None
+    oom = find(run.guest.lines, r"Out of memory|invoked oom-killer", capture, end)
+    if oom is None:
+        return None
+    mem = find(run.guest.lines, r"\] Memory: \d+K/\d+K available", capture, end)
+    detail = run.guest.lines[mem].text.split("] ", 1)[-1] if mem is not None else ""
+    return f"the capture kernel ran out of memory before userspace ({run.guest.lines[oom].text.split('] ', 1)[-1]}); {detail}"
+
+
+def _kdump_scenario(lab: Lab, name: str, crashkernel: str, *, may_be_too_small: bool = False) -> None:
     run = start_kdump(lab, name, crashkernel)
     with run.guest:
         capture = crash_and_capture(run)
         run.expect(r"^VMTEST: boot 2 ", 600, after=capture)
         outcome = run.finish()
     assert outcome.result == "ok", outcome.explain()
+    if may_be_too_small and not outcome.records():
+        why = _capture_kernel_ran_out_of_memory(run, capture)
+        if why is not None:
+            lab.figures.append(f"{name} (crashkernel={crashkernel}): does not complete: {why}")
+            lab.discard(name)
+            pytest.xfail(f"crashkernel={crashkernel} is too small for Debian's kernel and initramfs: {why}")
     _assert_one_complete_kdump_record(outcome, run.img.release)
     cycle = kdump_cycle(run.guest.lines)
     assert cycle is not None and cycle.capture_seconds is not None
@@ -52,6 +72,14 @@ def test_kdump_crash_is_captured_and_ingested(lab: Lab) -> None:
     _kdump_scenario(lab, "kdump", "256M")
 
 
-@pytest.mark.parametrize("crashkernel", ["128M", "96M"])
-def test_kdump_in_a_small_reservation(lab: Lab, crashkernel: str) -> None:
-    _kdump_scenario(lab, f"kdump-{crashkernel}", crashkernel)
+def test_kdump_in_128M(lab: Lab) -> None:
+    """kdump-tools' figure is for 128M: crashd must complete there too."""
+    _kdump_scenario(lab, "kdump-128M", "128M")
+
+
+def test_kdump_in_96M_completes_or_the_kernel_itself_is_short_of_memory(lab: Lab) -> None:
+    """96M: on Debian 12's 6.1 kernel with its stock initramfs the capture kernel has ~31 MiB
+    left after its own image and runs out while unpacking the initramfs, before crashd starts.
+    That is an expected failure (xfail, reported with the kernel's memory line); any other
+    failure at 96M is a real one."""
+    _kdump_scenario(lab, "kdump-96M", "96M", may_be_too_small=True)
