@@ -99,7 +99,22 @@ def cache_root() -> Path:
     return Path(os.environ.get("CRASHD_VM_CACHE", "/var/cache/crashd-vm"))
 
 
-def base_key(packages: tuple[str, ...] = BASE_PACKAGES) -> str:
+def late_install(packages: tuple[str, ...]) -> str:
+    """A customize hook that installs ``packages`` after the kernel and its initrd are set up.
+
+    kdump-tools hooks the kernel's postinst to build its own initrd with MODULES=dep, which
+    fails in a chroot (pitfall 3) and so fails the whole mmdebstrap; installed afterwards, no
+    kernel postinst runs, and kdump-tools builds that initrd at its first boot, as on a real
+    machine.
+    """
+    names = " ".join(packages)
+    return (
+        'chroot "$1" env DEBIAN_FRONTEND=noninteractive '
+        f"apt-get install -y -q --no-install-recommends {names}"
+    )
+
+
+def base_key(packages: tuple[str, ...] = BASE_PACKAGES, late: tuple[str, ...] = ()) -> str:
     """Hash of everything that shapes the base (packages, suite, mirrors, customize script).
 
     Not the whole of this file: editing the session layer must not rebuild the base.
@@ -107,6 +122,8 @@ def base_key(packages: tuple[str, ...] = BASE_PACKAGES) -> str:
     h = hashlib.sha256()
     for part in (SUITE, *MIRRORS, *sorted(packages), CUSTOMIZE):
         h.update(part.encode() + b"\0")
+    if late:
+        h.update(late_install(late).encode() + b"\0")
     return h.hexdigest()[:16]
 
 
@@ -114,9 +131,13 @@ def _run(argv: list[str], **kw: object) -> None:
     subprocess.run(argv, check=True, **kw)  # type: ignore[call-overload]
 
 
-def build_base(packages: tuple[str, ...] = BASE_PACKAGES, *, force: bool = False) -> Path:
-    """Return the cached base rootfs tarball, building it with mmdebstrap when missing."""
-    out_dir = cache_root() / base_key(packages)
+def build_base(packages: tuple[str, ...] = BASE_PACKAGES, *, late: tuple[str, ...] = (),
+               force: bool = False) -> Path:
+    """Return the cached base rootfs tarball, building it with mmdebstrap when missing.
+
+    ``late``: packages installed after the customize script (see :func:`late_install`).
+    """
+    out_dir = cache_root() / base_key(packages, late)
     tarball = out_dir / "base.tar"
     if tarball.is_file() and not force:
         _log(f"base image cached: {tarball}")
@@ -132,6 +153,7 @@ def build_base(packages: tuple[str, ...] = BASE_PACKAGES, *, force: bool = False
         "--format=tar",
         "--include=" + ",".join(packages),
         "--customize-hook=" + CUSTOMIZE,
+        *(["--customize-hook=" + late_install(late)] if late else []),
         SUITE,
         str(partial),
         *MIRRORS,

@@ -19,7 +19,7 @@ pytestmark = [
 
 
 def test_kdump_tools_cycle_for_comparison(lab: Lab) -> None:
-    base = build_base((*BASE_PACKAGES, "kdump-tools"))
+    base = build_base(BASE_PACKAGES, late=("kdump-tools",))
     peer = build_image(lab.root / "image-kdump-tools", None, base=base)
     name = "compare-kdump-tools"
     img = lab.scenario(name, {"SCENARIO": "compare", "MAX_BOOTS": "2"}, image=peer)
