@@ -59,15 +59,10 @@ def parse_notes(data: bytes, endian: str = "<") -> list[Note]:
 
 
 @dataclass(frozen=True)
-class Phdr:
-    """One program header, as the file has it."""
+class Phdr(Load):
+    """One program header, as the file has it (``filesz`` not clamped to ``memsz``)."""
 
-    type: int
-    offset: int
-    vaddr: int
-    paddr: int
-    filesz: int
-    memsz: int
+    type: int = PT_LOAD
 
 
 @dataclass(frozen=True)
@@ -124,7 +119,7 @@ def read_elf_header(pread: Callable[[int, int], bytes], name: str) -> ElfHeader:
             ptype, _fl, off, va, pa, fsz, msz, _al = struct.unpack_from(e + "IIQQQQQQ", table, o)
         else:
             ptype, off, va, pa, fsz, msz, _fl, _al = struct.unpack_from(e + "IIIIIIII", table, o)
-        phdrs.append(Phdr(ptype, off, va, pa, fsz, msz))
+        phdrs.append(Phdr(off, va, pa, fsz, msz, type=ptype))
     header_size = max(ehsize, phoff + phnum * phentsize)
     return ElfHeader(elf64, e, machine, flags, header_size, tuple(phdrs))
 
