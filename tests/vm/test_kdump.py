@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from tests.vm.lab import RECORD_CREATED_ID, Lab, Outcome, Run, crash_and_capture, start_kdump
+from tests.vm.lab import RECORD_CREATED_ID, Lab, Outcome, Run, crash_and_capture, kdump_cmdline, start_kdump
 from tests.vm.timeline import find, kdump_cycle
 
 pytestmark = pytest.mark.vm
@@ -83,3 +83,25 @@ def test_kdump_in_96M_completes_or_the_kernel_itself_is_short_of_memory(lab: Lab
     That is an expected failure (xfail, reported with the kernel's memory line); any other
     failure at 96M is a real one."""
     _kdump_scenario(lab, "kdump-96M", "96M", may_be_too_small=True)
+
+
+def test_rearmed_after_cpu_hotplug_and_initrd_update_and_still_captures(lab: Lab) -> None:
+    """Keep armed (issue 3, on a real kernel): taking a CPU offline re-arms (the 6.1 kernel has no
+    crash_hotplug), replacing the initrd as a kernel update does re-arms, and the capture kernel
+    loaded last is the one that saves the crash."""
+    name = "rearm"
+    img = lab.scenario(name, {"SCENARIO": "rearm", "MAX_BOOTS": "2"})
+    run = Run(lab, name, img, lab.guest(name, img, kdump_cmdline("256M")).start())
+    with run.guest:
+        run.expect(r"^VMTEST: armed", 420)
+        cpu = run.expect(r"^VMTEST: re-armed after cpu1 offline", 180)
+        initrd = run.expect(r"^VMTEST: re-armed after initrd replaced", 180, after=cpu)
+        panic = run.expect(r"Kernel panic - not syncing: sysrq triggered crash", 120, after=initrd)
+        capture = run.expect(r"Linux version \S+", 90, after=panic + 1)
+        run.expect(r"^VMTEST: boot 2 ", 600, after=capture)
+        outcome = run.finish()
+    assert outcome.result == "ok", outcome.explain()
+    assert "cpu hotplug" in run.guest.lines[cpu].text, run.guest.lines[cpu].text
+    assert f"/boot/initrd.img-{run.img.release} changed" in run.guest.lines[initrd].text, run.guest.lines[initrd].text
+    _assert_one_complete_kdump_record(outcome, run.img.release)
+    lab.discard(name)
