@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 SHARED = Path(os.environ.get("CRASHD_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+# The reference dump every reader test compares against (../shared/vmcores/<REF>.*).
+REF = "x86_64-6.1-sysrq"
 
 
 @pytest.fixture
@@ -26,3 +28,19 @@ def shared_pstore() -> Path:
     if not path.is_dir():
         pytest.skip(f"reference pstore records not found at {path}")
     return path
+
+
+@pytest.fixture(scope="session")
+def reference_elf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The reference ELF dump, decompressed once per session (streamed, never whole in memory)."""
+    src = SHARED / "vmcores" / f"{REF}.elf.zst"
+    if not src.is_file():
+        pytest.skip(f"reference vmcore not found at {src}")
+    import zstandard
+
+    out = tmp_path_factory.mktemp("ref") / f"{REF}.elf"
+    with src.open("rb") as fin, out.open("wb") as fout:
+        reader = zstandard.ZstdDecompressor().stream_reader(fin)
+        while chunk := reader.read(1 << 20):
+            fout.write(chunk)
+    return out

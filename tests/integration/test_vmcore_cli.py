@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import REF
 from tests.integration.cli import run_crashd
 from tests.vmcore_builder import VECTOR_A_EXPECTED, kdump_bytes, vector_a, write_elf, write_elf_vmcore
-
-REF = "x86_64-6.1-sysrq"
 
 
 @pytest.fixture
@@ -142,34 +141,17 @@ def test_help_documents_exit_status() -> None:
 # ------------------------------------------------------------------ real reference dumps
 
 
-@pytest.fixture(scope="module")
-def ref_elf(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from tests.conftest import SHARED
-
-    src = SHARED / "vmcores" / f"{REF}.elf.zst"
-    if not src.is_file():
-        pytest.skip(f"reference vmcore not found at {src}")
-    import zstandard
-
-    out = tmp_path_factory.mktemp("ref") / f"{REF}.elf"
-    with src.open("rb") as fin, out.open("wb") as fout:
-        reader = zstandard.ZstdDecompressor().stream_reader(fin)
-        while chunk := reader.read(1 << 20):
-            fout.write(chunk)
-    return out
-
-
 @pytest.mark.parametrize("suffix", ["elf", "kdump-zlib", "kdump-lzo", "flat"])
-def test_reference_dmesg_is_byte_identical(shared_vmcores: Path, ref_elf: Path, suffix: str) -> None:
-    path = ref_elf if suffix == "elf" else shared_vmcores / f"{REF}.{suffix}"
+def test_reference_dmesg_is_byte_identical(shared_vmcores: Path, reference_elf: Path, suffix: str) -> None:
+    path = reference_elf if suffix == "elf" else shared_vmcores / f"{REF}.{suffix}"
     proc = run_crashd(["dmesg", str(path)])
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == (shared_vmcores / f"{REF}.vmcore-dmesg.txt").read_text()
 
 
 @pytest.mark.parametrize("suffix", ["elf", "kdump-zlib"])
-def test_reference_inspect_json(shared_vmcores: Path, ref_elf: Path, suffix: str) -> None:
-    path = ref_elf if suffix == "elf" else shared_vmcores / f"{REF}.{suffix}"
+def test_reference_inspect_json(shared_vmcores: Path, reference_elf: Path, suffix: str) -> None:
+    path = reference_elf if suffix == "elf" else shared_vmcores / f"{REF}.{suffix}"
     proc = run_crashd(["inspect", "--json", str(path)])
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
@@ -183,10 +165,10 @@ def test_reference_inspect_json(shared_vmcores: Path, ref_elf: Path, suffix: str
     assert data["complete"] is True
 
 
-def test_reference_truncated_elf(tmp_path: Path, shared_vmcores: Path, ref_elf: Path) -> None:
+def test_reference_truncated_elf(tmp_path: Path, shared_vmcores: Path, reference_elf: Path) -> None:
     cut = tmp_path / "cut.elf"
-    with ref_elf.open("rb") as fin, cut.open("wb") as fout:
-        left = ref_elf.stat().st_size * 6 // 10
+    with reference_elf.open("rb") as fin, cut.open("wb") as fout:
+        left = reference_elf.stat().st_size * 6 // 10
         while left:
             chunk = fin.read(min(left, 1 << 20))
             fout.write(chunk)

@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 from crashd.vmcore import dmesg_of, open_dump
-
-REF = "x86_64-6.1-sysrq"
+from tests.conftest import REF
 
 
 def _expected(shared_vmcores: Path) -> str:
