@@ -33,7 +33,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -168,12 +168,16 @@ class Ingester:
         tools: ToolRunner | None = None,
         checkpoint: Checkpoint = _no_checkpoint,
         now: float | None = None,
+        pstore_read: Callable[[], None] | None = None,
     ):
         self.paths = paths
         self.config = config
         self.journal = journal
         self.tools = tools or ToolRunner()
         self.checkpoint = checkpoint
+        # Called once every pstore entry is in memory: crashd-ingest.service sends READY=1
+        # then, so systemd-pstore and the rest of the boot go on while dumps are ingested.
+        self.pstore_read = pstore_read
         self.now = time.time() if now is None else now
         self.store = paths.crash_store
         self.result = IngestResult()
@@ -187,6 +191,8 @@ class Ingester:
             done = self._ingested_marks()
             prev_boot, prev_boot_time = self._last_boot()
             pstore_files = self._pstore_files(done)
+            if self.pstore_read is not None:
+                self.pstore_read()
             crashes = group(pstore_files)
             with self._spool() as spool:
                 captures = self._captures(spool, done) if spool is not None else []
@@ -643,6 +649,12 @@ class Ingester:
         self.checkpoint("marked")
 
 
-def ingest(paths: HostPaths, config: Config, journal: Journal, tools: ToolRunner | None = None) -> IngestResult:
+def ingest(
+    paths: HostPaths,
+    config: Config,
+    journal: Journal,
+    tools: ToolRunner | None = None,
+    pstore_read: Callable[[], None] | None = None,
+) -> IngestResult:
     """One ingest run (what the service does)."""
-    return Ingester(paths, config, journal, tools).run()
+    return Ingester(paths, config, journal, tools, pstore_read=pstore_read).run()

@@ -3,6 +3,11 @@
 Run by crashd-ingest.service once per boot. Exit status: 0 done (nothing new is
 fine), 1 a problem (full disk, a planted symlink, a mount failure) — whatever
 could be stored was stored, and pstore entries are only removed once stored.
+
+Under systemd (``Type=notify``) it sends ``READY=1`` as soon as every pstore entry
+has been read into memory: the unit is ordered before systemd-pstore.service and
+sysinit.target only for that, and the boot goes on while dumps (which may need a
+copy of gigabytes) are turned into records.
 """
 
 from __future__ import annotations
@@ -22,11 +27,21 @@ def run(verb: str, args: argparse.Namespace, ctx: Context) -> int:
     from crashd.errors import CrashdError
     from crashd.ingest import ingest
     from crashd.journal import Journal
+    from crashd.notify import Notifier
 
     config = load_config(ctx.paths)
     journal = Journal.detect()
+    notifier = Notifier.from_env()
+    ready = False
+
+    def pstore_read() -> None:
+        nonlocal ready
+        if not ready:
+            ready = True
+            notifier.send("READY=1", "STATUS=pstore read; ingesting saved dumps")
+
     try:
-        result = ingest(ctx.paths, config, journal, ctx.tools)
+        result = ingest(ctx.paths, config, journal, ctx.tools, pstore_read=pstore_read)
     except CrashdError as exc:
         journal.event("ingest_failed", f"crash ingest failed: {exc}", priority=3)
         raise
@@ -35,6 +50,10 @@ def run(verb: str, args: argparse.Namespace, ctx: Context) -> int:
         error = CrashdError(f"{where}{exc.strerror or exc}")
         journal.event("ingest_failed", f"crash ingest failed: {error}", priority=3)
         raise error from exc
+    finally:
+        pstore_read()  # a run that failed before reading pstore must not hold up the boot
+    notifier.send(f"STATUS={len(result.created)} new crash record(s), {len(result.removed)} pruned"
+                  + (f", {len(result.problems)} problem(s)" if result.problems else ""))
     for name in result.created:
         print(f"created {name}")
     for name in result.removed:

@@ -157,3 +157,44 @@ def test_unwritable_store_is_one_clear_error_and_pstore_stays(tmp_path: Path) ->
     assert res.returncode == 1
     assert "Traceback" not in res.stderr and "crash" in res.stderr
     assert (tmp_path / "sys/fs/pstore/dmesg-ramoops-0").exists()
+
+
+def test_ready_is_sent_after_the_pstore_read_and_before_the_records(
+    tmp_path: Path, shared_pstore: Path, shared_vmcores: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """crashd-ingest.service (Type=notify) holds up systemd-pstore and the boot only for the pstore
+    read: READY=1 comes when every entry is in memory, before any record (or dump copy) is written."""
+    from crashd.config import default_config
+    from crashd.ingest import ingest
+    from crashd.journal import Journal
+    from crashd.paths import HostPaths
+
+    root = machine(tmp_path / "root", shared_pstore, shared_vmcores, last_boot=BOOT_CRASHED)
+    paths = HostPaths(root)
+    seen: list[list[str]] = []
+
+    def pstore_read() -> None:
+        seen.append(sorted(p.name for p in paths.crash_store.iterdir() if not p.name.startswith(".")))
+        # systemd-pstore may now move the entry away: the record must still get it (it is in memory)
+        (root / "sys/fs/pstore/dmesg-ramoops-0").unlink()
+
+    result = ingest(paths, default_config(), Journal(None), pstore_read=pstore_read)
+    assert seen == [[]]  # called once, before any record existed
+    assert len(result.created) == 1 and not result.problems
+    record = paths.crash_store / result.created[0]
+    assert (record / "pstore" / "dmesg-ramoops-0").read_bytes() == (
+        shared_pstore / "panic-small-records" / "dmesg-ramoops-0").read_bytes()
+    assert (record / "vmcore.kdump").is_file()
+
+
+def test_crashd_ingest_notifies_systemd(tmp_path: Path, shared_pstore: Path, shared_vmcores: Path) -> None:
+    from tests.unit.daemon.helpers import NotifyReceiver
+
+    root = machine(tmp_path / "root", shared_pstore, shared_vmcores, last_boot=BOOT_CRASHED)
+    rx = NotifyReceiver(tmp_path)
+    res = run_crashd(["ingest"], root, env={"NOTIFY_SOCKET": rx.name})
+    assert res.returncode == 0, res.stderr
+    messages = rx.drain()
+    assert messages and messages[0].get("READY") == "1", messages
+    assert messages[-1].get("STATUS") == "1 new crash record(s), 0 pruned", messages
+    assert len(records(root)) == 1

@@ -26,9 +26,11 @@ def values(key: str) -> list[str]:
     ]
 
 
-def test_oneshot_early_and_before_systemd_pstore() -> None:
+def test_notify_early_and_before_systemd_pstore() -> None:
     u = unit()
-    assert u["Service"]["Type"] == "oneshot"
+    # READY=1 after the pstore read: systemd-pstore and sysinit.target wait for that only
+    assert u["Service"]["Type"] == "notify" and u["Service"]["NotifyAccess"] == "main"
+    assert u["Service"]["RemainAfterExit"] == "yes"
     assert u["Service"]["ExecStart"].endswith("crashd ingest")
     assert u["Unit"]["ConditionKernelCommandLine"] == "!crashd.boot_id"
     assert u["Unit"]["DefaultDependencies"] == "no"  # else After=sysinit.target would cycle with systemd-pstore
