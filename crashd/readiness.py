@@ -325,8 +325,9 @@ def assess(paths: HostPaths, tools: ToolRunner, config: Config) -> Readiness:
     boot = find_boot_files(paths, config.arm, release)
     support = check_kernel_support(paths, release)
     file_load_cfg = support.evidence.get("CONFIG_KEXEC_FILE") if support.state != UNKNOWN else None
+    file_load_supported = file_load_cfg if isinstance(file_load_cfg, bool) else None
     crash, reserved = check_crashkernel(paths)
-    mode, required = check_kexec_mode(paths, config, file_load_cfg if isinstance(file_load_cfg, bool) else None)
+    mode, required = check_kexec_mode(paths, config, file_load_supported)
     armed = check_armed(paths)
     checks = [
         support,
@@ -341,4 +342,4 @@ def assess(paths: HostPaths, tools: ToolRunner, config: Config) -> Readiness:
     ]
     ready = not any(c.name in ARMING_CHECKS and c.state == MISSING for c in checks)
     return Readiness(checks, armed.state == OK, ready, required, boot, reserved,
-                     file_load_supported=file_load_cfg if isinstance(file_load_cfg, bool) else None)
+                     file_load_supported=file_load_supported)

@@ -160,7 +160,7 @@ def test_unwritable_store_is_one_clear_error_and_pstore_stays(tmp_path: Path) ->
 
 
 def test_ready_is_sent_after_the_pstore_read_and_before_the_records(
-    tmp_path: Path, shared_pstore: Path, shared_vmcores: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, shared_pstore: Path, shared_vmcores: Path
 ) -> None:
     """crashd-ingest.service (Type=notify) holds up systemd-pstore and the boot only for the pstore
     read: READY=1 comes when every entry is in memory, before any record (or dump copy) is written."""
