@@ -10,7 +10,7 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
-from crashd.paths import HostPaths
+from crashd.core.paths import HostPaths
 
 RELEASE = "6.1.0-56-amd64"
 

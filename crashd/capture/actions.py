@@ -14,8 +14,8 @@ machine there for someone to look.
 
 from __future__ import annotations
 
-from crashd.errors import ToolError
-from crashd.tools import ToolRunner
+from crashd.core.errors import ToolError
+from crashd.core.tools import ToolRunner
 
 ACTION_ARGV = {
     "reboot": ["systemctl", "--no-block", "reboot"],

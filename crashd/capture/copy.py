@@ -31,7 +31,7 @@ from crashd.capture import testhooks
 from crashd.capture.layout import Layout
 from crashd.capture.progress import Progress
 from crashd.capture.space import Space, mib
-from crashd.errors import CrashdError
+from crashd.core.errors import CrashdError
 
 BUF_SIZE = 1 << 20
 BLOCK = 4096

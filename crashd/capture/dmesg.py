@@ -12,8 +12,8 @@ import logging
 from pathlib import Path
 
 from crashd.capture.spool import DMESG_FILE, Spool
-from crashd.errors import CrashdError, ToolError
-from crashd.tools import ToolRunner
+from crashd.core.errors import CrashdError, ToolError
+from crashd.core.tools import ToolRunner
 
 log = logging.getLogger(__name__)
 TOOL_TIMEOUT = 300

@@ -19,8 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from crashd.errors import ToolError
-from crashd.tools import ToolRunner
+from crashd.core.errors import ToolError
+from crashd.core.tools import ToolRunner
 
 MESSAGE_LEVEL = "6"
 FLAGS = {"zlib": "-c", "lzo": "-l", "snappy": "-p", "zstd": "-z"}

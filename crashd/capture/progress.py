@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
-from crashd.notify import Notifier
+from crashd.core.notify import Notifier
 
 STATUS_EVERY = 1.0  # seconds between STATUS= updates
 EXTEND_EVERY = 10.0  # seconds between EXTEND_TIMEOUT_USEC= pings

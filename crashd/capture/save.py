@@ -40,11 +40,11 @@ from crashd.capture.progress import Progress
 from crashd.capture.space import Space, StatVfs, mib
 from crashd.capture.spool import CAPTURE_JSON, ELF_DUMP, KDUMP_DUMP, Spool
 from crashd.capture.target import MOUNT_DEADLINE, open_target
-from crashd.errors import CrashdError
-from crashd.notify import Notifier
-from crashd.paths import HostPaths
-from crashd.settings import CaptureConfig
-from crashd.tools import ToolRunner
+from crashd.core.errors import CrashdError
+from crashd.core.notify import Notifier
+from crashd.core.paths import HostPaths
+from crashd.core.settings import CaptureConfig
+from crashd.core.tools import ToolRunner
 
 log = logging.getLogger(__name__)
 SCHEMA = 1

@@ -23,7 +23,7 @@ import re
 import stat
 from pathlib import Path
 
-from crashd.errors import CrashdError, UnsafePathError
+from crashd.core.errors import CrashdError, UnsafePathError
 
 INCOMPLETE = ".incomplete"
 NAME_RE = re.compile(r"^(\d{8}T\d{6})-([0-9a-f]{8}|unknown0)(\.incomplete)?$")

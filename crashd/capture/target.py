@@ -17,9 +17,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from crashd.errors import CrashdError, ToolError
-from crashd.paths import HostPaths
-from crashd.tools import ToolRunner
+from crashd.core.errors import CrashdError, ToolError
+from crashd.core.paths import HostPaths
+from crashd.core.tools import ToolRunner
 
 DEVICE_PREFIXES = ("UUID=", "LABEL=", "PARTUUID=", "PARTLABEL=", "/dev/")
 MOUNT_DEADLINE = 60.0  # seconds to wait for the device to appear and mount

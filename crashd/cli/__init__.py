@@ -17,9 +17,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from crashd import __version__
-from crashd.errors import CrashdError
-from crashd.paths import HostPaths
-from crashd.tools import ToolRunner
+from crashd.core.errors import CrashdError
+from crashd.core.paths import HostPaths
+from crashd.core.tools import ToolRunner
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -116,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
 
-    from crashd.log import setup_logging
+    from crashd.core.log import setup_logging
 
     args.debug = bool(args.debug)
     setup_logging(debug=args.debug)

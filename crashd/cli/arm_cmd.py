@@ -39,13 +39,13 @@ def run(verb: str, args: argparse.Namespace, ctx: Context) -> int:
 def arm(args: argparse.Namespace, ctx: Context) -> int:
     from dataclasses import asdict
 
-    from crashd.armstate import clear_hold, signal_daemon, write_state
-    from crashd.bootfiles import machine_arch
-    from crashd.config import load_config
-    from crashd.daemon import arm_state
-    from crashd.journal import Journal
-    from crashd.kexec import ArmError, Kexec, load_argv, plan_for
-    from crashd.readiness import assess
+    from crashd.arm.armstate import clear_hold, signal_daemon, write_state
+    from crashd.arm.bootfiles import machine_arch
+    from crashd.arm.daemon import arm_state
+    from crashd.arm.kexec import ArmError, Kexec, load_argv, plan_for
+    from crashd.arm.readiness import assess
+    from crashd.core.config import load_config
+    from crashd.core.journal import Journal
 
     config = load_config(ctx.paths)
     readiness = assess(ctx.paths, ctx.tools, config)
@@ -77,9 +77,9 @@ def arm(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def disarm(args: argparse.Namespace, ctx: Context) -> int:
-    from crashd.armstate import ArmState, now_iso, read_state, set_hold, signal_daemon, write_state
-    from crashd.journal import Journal
-    from crashd.kexec import ArmError, Kexec, crash_loaded
+    from crashd.arm.armstate import ArmState, now_iso, read_state, set_hold, signal_daemon, write_state
+    from crashd.arm.kexec import ArmError, Kexec, crash_loaded
+    from crashd.core.journal import Journal
 
     set_hold(ctx.paths, f"crashd disarm at {now_iso()}")
     pid = signal_daemon(ctx.paths)

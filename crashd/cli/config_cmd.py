@@ -30,8 +30,8 @@ def _display(value: object) -> str:
 
 
 def run(verb: str, args: argparse.Namespace, ctx: Context) -> int:
-    from crashd.config import read_config
-    from crashd.settings import SETTINGS
+    from crashd.core.config import read_config
+    from crashd.core.settings import SETTINGS
 
     report = read_config(ctx.paths)
     for problem in report.problems:

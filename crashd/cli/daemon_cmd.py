@@ -1,7 +1,7 @@
 """``crashd daemon``: the long-running arming service (crashd.service).
 
 Builds the real collaborators — sd_notify from ``$NOTIFY_SOCKET``, the journal,
-a udev monitor — and hands them to :class:`crashd.daemon.Daemon`. The udev
+a udev monitor — and hands them to :class:`crashd.arm.daemon.Daemon`. The udev
 monitor is only used on the real root: a fake root's hotplug events cannot come
 from this machine's netlink socket.
 """
@@ -24,10 +24,10 @@ def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
 
 
 def run(verb: str, args: argparse.Namespace, ctx: Context) -> int:
-    from crashd.daemon import DEFAULT_POLL, Daemon, watchdog_from_env
-    from crashd.hotplug import HotplugSource, UdevSource
-    from crashd.journal import Journal
-    from crashd.notify import Notifier
+    from crashd.arm.daemon import DEFAULT_POLL, Daemon, watchdog_from_env
+    from crashd.arm.hotplug import HotplugSource, UdevSource
+    from crashd.core.journal import Journal
+    from crashd.core.notify import Notifier
 
     hotplug: HotplugSource | None = None
     if not args.no_udev and ctx.paths.root == Path("/"):

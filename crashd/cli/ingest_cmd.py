@@ -23,11 +23,11 @@ def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
 
 
 def run(verb: str, args: argparse.Namespace, ctx: Context) -> int:
-    from crashd.config import load_config
-    from crashd.errors import CrashdError
-    from crashd.ingest import ingest
-    from crashd.journal import Journal
-    from crashd.notify import Notifier
+    from crashd.core.config import load_config
+    from crashd.core.errors import CrashdError
+    from crashd.core.journal import Journal
+    from crashd.core.notify import Notifier
+    from crashd.ingest.run import ingest
 
     config = load_config(ctx.paths)
     journal = Journal.detect()

@@ -46,7 +46,7 @@ def _yes(value: object) -> str:
 
 
 def run(verb: str, args: argparse.Namespace, ctx: Context) -> int:
-    from crashd.store import list_records, read_metadata, remove_record, resolve_record
+    from crashd.ingest.store import list_records, read_metadata, remove_record, resolve_record
 
     if verb == "list":
         rows = [_row(r.name, r.metadata) for r in list_records(ctx.paths)]

@@ -34,8 +34,8 @@ def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
 def _capture_config(ctx: Context, args: argparse.Namespace):  # type: ignore[no-untyped-def]
     """The [capture] settings; a broken file must not cost the evidence: bad keys
     keep their defaults and every problem is printed."""
-    from crashd.config import read_config
-    from crashd.settings import CaptureConfig
+    from crashd.core.config import read_config
+    from crashd.core.settings import CaptureConfig
 
     try:
         report = read_config(ctx.paths)
@@ -43,7 +43,7 @@ def _capture_config(ctx: Context, args: argparse.Namespace):  # type: ignore[no-
         for problem in report.errors:
             print(f"crashd save: config problem (default used): {problem}", flush=True)
     except Exception as exc:  # noqa: BLE001 - unreadable config: fall back to defaults
-        from crashd.config import default_config
+        from crashd.core.config import default_config
 
         print(f"crashd save: config unreadable ({exc}); using defaults", flush=True)
         config = default_config().capture
@@ -76,8 +76,8 @@ def run(verb: str, args: argparse.Namespace, ctx: Context) -> int:
 
 def _save(ctx: Context, config, args: argparse.Namespace) -> bool:  # type: ignore[no-untyped-def]
     from crashd.capture.save import Saver
-    from crashd.journal import Journal
-    from crashd.notify import Notifier
+    from crashd.core.journal import Journal
+    from crashd.core.notify import Notifier
 
     notifier = Notifier.from_env()
     # The console must get our lines even when stdout is a pipe (--json): use stderr then.

@@ -24,7 +24,7 @@ def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
 def _arm_state(ctx: Context) -> dict[str, Any] | None:
     """What the daemon last recorded (``/run/crashd``), if it has run this boot."""
     try:
-        from crashd.armstate import read_state
+        from crashd.arm.armstate import read_state
     except ImportError:
         return None
     state = read_state(ctx.paths)
@@ -36,8 +36,8 @@ def _arm_state(ctx: Context) -> dict[str, Any] | None:
 
 
 def run(verb: str, args: argparse.Namespace, ctx: Context) -> int:
-    from crashd.config import read_config
-    from crashd.readiness import assess
+    from crashd.arm.readiness import assess
+    from crashd.core.config import read_config
 
     report = read_config(ctx.paths)
     readiness = assess(ctx.paths, ctx.tools, report.config)

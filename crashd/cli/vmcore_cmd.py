@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from crashd.cli import EXIT_FAILURE, EXIT_OK, Context
-from crashd.errors import CrashdError, NotFoundError, VmcoreError
+from crashd.core.errors import CrashdError, NotFoundError, VmcoreError
 
 DUMP_NAMES = ("vmcore", "vmcore.kdump", "vmcore.flat")
 
@@ -95,7 +95,7 @@ def _resolve(target: str, ctx: Context) -> Path:
     if p.exists():
         return p
     try:
-        from crashd.store import resolve_record
+        from crashd.ingest.store import resolve_record
     except ImportError:
         raise NotFoundError(f"{target}: no such file, and the record store is not available to resolve IDs") from None
     return Path(resolve_record(ctx.paths, target))
@@ -149,10 +149,10 @@ def inspect_report(path: str | os.PathLike[str]) -> dict[str, Any]:
         summary: dict[str, Any] | None = None
         if log_text is not None:
             try:
-                from crashd.summary import summarize
+                from crashd.crashlog.summary import summarize
             except ImportError:
                 summary = None
-                d.warnings.append("crash summary unavailable (crashd.summary missing)")
+                d.warnings.append("crash summary unavailable (crashd.crashlog.summary missing)")
             else:
                 s = summarize(log_text, d.cpus)
                 # The PRSTATUS note of the crashing task, when exactly one note has its PID.

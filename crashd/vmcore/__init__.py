@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from crashd.errors import VmcoreError
+from crashd.core.errors import VmcoreError
 from crashd.vmcore.dump import Dump
 from crashd.vmcore.printk import LogRecord
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from crashd.errors import VmcoreError
+from crashd.core.errors import VmcoreError
 from crashd.vmcore.memory import Source
 from crashd.vmcore.printk import LogRecord
 from crashd.vmcore.prstatus import EM_386, EM_AARCH64, EM_ARM, EM_X86_64, CpuState, parse_prstatus

@@ -10,7 +10,7 @@ from __future__ import annotations
 import bisect
 import struct
 
-from crashd.errors import VmcoreError
+from crashd.core.errors import VmcoreError
 from crashd.vmcore.translate import Translator
 from crashd.vmcore.vmcoreinfo import VmcoreInfo
 

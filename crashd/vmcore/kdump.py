@@ -14,7 +14,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Protocol
 
-from crashd.errors import VmcoreError
+from crashd.core.errors import VmcoreError
 from crashd.vmcore.elf import Note, parse_notes
 from crashd.vmcore.memory import NotInDump, PageExcluded, PageIncomplete, UnsupportedCompression
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import struct
 
-from crashd.errors import VmcoreError
+from crashd.core.errors import VmcoreError
 from crashd.vmcore.printk import LogRecord, need_key, read_named
 from crashd.vmcore.translate import Translator
 from crashd.vmcore.vmcoreinfo import VmcoreInfo

@@ -13,7 +13,7 @@ import os
 import stat
 from typing import Protocol
 
-from crashd.errors import VmcoreError
+from crashd.core.errors import VmcoreError
 
 
 class MemoryError_(VmcoreError):

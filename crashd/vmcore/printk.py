@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from crashd.errors import VmcoreError
+from crashd.core.errors import VmcoreError
 from crashd.vmcore.memory import MemoryError_
 from crashd.vmcore.translate import Translator
 from crashd.vmcore.vmcoreinfo import VmcoreInfo

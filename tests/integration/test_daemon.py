@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from crashd.armstate import read_state
-from crashd.kexec import crash_loaded
-from crashd.panic_policy import read_sysctl
-from crashd.paths import HostPaths
+from crashd.arm.armstate import read_state
+from crashd.arm.kexec import crash_loaded
+from crashd.arm.panic_policy import read_sysctl
+from crashd.core.paths import HostPaths
 from tests.fakeroot import GUEST_IOMEM, RELEASE, dev_machine, unarmed_guest
 from tests.integration.cli import REPO, run_crashd
 from tests.unit.daemon.helpers import FAKES, NotifyReceiver, fake_env, kexec_calls, loads, make_root

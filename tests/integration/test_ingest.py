@@ -164,10 +164,10 @@ def test_ready_is_sent_after_the_pstore_read_and_before_the_records(
 ) -> None:
     """crashd-ingest.service (Type=notify) holds up systemd-pstore and the boot only for the pstore
     read: READY=1 comes when every entry is in memory, before any record (or dump copy) is written."""
-    from crashd.config import default_config
-    from crashd.ingest import ingest
-    from crashd.journal import Journal
-    from crashd.paths import HostPaths
+    from crashd.core.config import default_config
+    from crashd.core.journal import Journal
+    from crashd.core.paths import HostPaths
+    from crashd.ingest.run import ingest
 
     root = machine(tmp_path / "root", shared_pstore, shared_vmcores, last_boot=BOOT_CRASHED)
     paths = HostPaths(root)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from crashd.paths import HostPaths
+from crashd.core.paths import HostPaths
 from tests.integration.cli import run_crashd
 from tests.unit.ingest.scenario import Machine, pstore_text, sysrq_messages
 

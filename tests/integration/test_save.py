@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from crashd.paths import HostPaths
+from crashd.core.paths import HostPaths
 from tests.fakeroot import build_root
 from tests.unit.capture.elfcore import PAGE, Load, pattern, write_core
 

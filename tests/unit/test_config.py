@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from crashd.config import default_config, load_config, read_config
-from crashd.errors import ConfigError
-from crashd.paths import HostPaths
-from crashd.settings import SETTINGS, parse_duration, parse_size
+from crashd.core.config import default_config, load_config, read_config
+from crashd.core.errors import ConfigError
+from crashd.core.paths import HostPaths
+from crashd.core.settings import SETTINGS, parse_duration, parse_size
 from tests.fakeroot import build_root
 
 REPO = Path(__file__).resolve().parents[2]

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from crashd.errors import ConfigProblem, ToolError
-from crashd.journal import MESSAGE_IDS, Journal, encode_entry
-from crashd.log import PriorityFormatter, setup_logging, syslog_priority, under_journal
-from crashd.paths import HostPaths
-from crashd.tools import ToolRunner
+from crashd.core.errors import ConfigProblem, ToolError
+from crashd.core.journal import MESSAGE_IDS, Journal, encode_entry
+from crashd.core.log import PriorityFormatter, setup_logging, syslog_priority, under_journal
+from crashd.core.paths import HostPaths
+from crashd.core.tools import ToolRunner
 
 
 def test_paths_hang_off_one_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from crashd.bootfiles import find_boot_files, kernel_kind
-from crashd.config import default_config, load_config
-from crashd.readiness import assess, cmdline_param, crash_kernel_range
-from crashd.settings import ArmConfig
-from crashd.tools import ToolRunner
+from crashd.arm.bootfiles import find_boot_files, kernel_kind
+from crashd.arm.readiness import assess, cmdline_param, crash_kernel_range
+from crashd.core.config import default_config, load_config
+from crashd.core.settings import ArmConfig
+from crashd.core.tools import ToolRunner
 from tests.fakeroot import GUEST_IOMEM, KERNEL_CONFIG, RELEASE, armed_guest, build_root, dev_machine, gzip_config
 
 EFI = "8be4df61-93ca-11d2-aa0d-00e098032b8c"

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from crashd.capture.copy import CopyResult, NoSpace, copy_vmcore
 from crashd.capture.layout import PT_LOAD, PT_NOTE, Layout, read_layout
 from crashd.capture.space import Space
-from crashd.errors import VmcoreError
+from crashd.core.errors import VmcoreError
 
 from .elfcore import PAGE, Load, pattern, write_core
 

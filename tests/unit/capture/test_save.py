@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from crashd.capture.save import Saver, crashed_boot_id
-from crashd.config import default_config
-from crashd.paths import HostPaths
-from crashd.settings import CaptureConfig
-from crashd.tools import ToolRunner
+from crashd.core.config import default_config
+from crashd.core.paths import HostPaths
+from crashd.core.settings import CaptureConfig
+from crashd.core.tools import ToolRunner
 from tests.fakeroot import build_root
 
 from .elfcore import PAGE, Load, pattern, write_core

@@ -14,9 +14,9 @@ import pytest
 from crashd.capture import makedumpfile as mdf
 from crashd.capture.progress import Progress
 from crashd.capture.spool import Spool
-from crashd.errors import UnsafePathError
-from crashd.notify import Notifier
-from crashd.tools import ToolRunner
+from crashd.core.errors import UnsafePathError
+from crashd.core.notify import Notifier
+from crashd.core.tools import ToolRunner
 
 FAKES = Path(__file__).resolve().parents[2] / "fakes"
 START = dt.datetime(2026, 11, 27, 18, 5, 9, tzinfo=dt.UTC)

@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from crashd.config import Config, load_config
-from crashd.ingest import Ingester, IngestResult
-from crashd.journal import Journal
-from crashd.paths import HostPaths
-from crashd.store import Checkpoint, _no_checkpoint
+from crashd.core.config import Config, load_config
+from crashd.core.journal import Journal
+from crashd.core.paths import HostPaths
+from crashd.ingest.run import Ingester, IngestResult
+from crashd.ingest.store import Checkpoint, _no_checkpoint
 from tests.fakeroot import build_root
 
 BOOT_NOW = "1111aaaa8c1e4a539d558c2ba3b7e1a2"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from crashd.errors import UnsafePathError
+from crashd.core.errors import UnsafePathError
 from tests.unit.ingest.scenario import (
     BOOT_CRASHED,
     PANIC,
@@ -185,7 +185,7 @@ def test_pruned_record_is_not_ingested_again(tmp_path: Path) -> None:
     m = Machine(tmp_path, "[ingest]\nunlink_pstore = no\n")
     m.pstore("dmesg-ramoops-0", pstore_text(sysrq_messages(9.0)))
     m.ingest()
-    from crashd.store import remove_record
+    from crashd.ingest.store import remove_record
 
     remove_record(m.records()[0])
     assert m.ingest().created == []

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from crashd.errors import UnsafePathError
-from crashd.pstore import decompress, group, parse_dmesg, parse_name, read_file, scan
+from crashd.core.errors import UnsafePathError
+from crashd.ingest.pstore import decompress, group, parse_dmesg, parse_name, read_file, scan
 
 
 @pytest.mark.parametrize(

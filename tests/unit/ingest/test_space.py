@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from crashd.store import StoreFullError
+from crashd.ingest.store import StoreFullError
 from tests.unit.ingest.scenario import Machine, pstore_text, sysrq_messages
 
 

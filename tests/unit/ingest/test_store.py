@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from crashd.errors import NotFoundError, UnsafePathError
-from crashd.paths import HostPaths
-from crashd.retention import keepers, prune
-from crashd.settings import RetentionConfig
-from crashd.store import Staging, list_records, read_metadata, record_size, resolve_record, sweep_removals
+from crashd.core.errors import NotFoundError, UnsafePathError
+from crashd.core.paths import HostPaths
+from crashd.core.settings import RetentionConfig
+from crashd.ingest.retention import keepers, prune
+from crashd.ingest.store import Staging, list_records, read_metadata, record_size, resolve_record, sweep_removals
 from tests.unit.ingest.scenario import RecordingJournal
 
 DAY = 86400
@@ -135,7 +135,7 @@ def test_keepers_ignore_records_without_signature(tmp_path: Path) -> None:
 def test_sha256_of_sparse_and_plain_files(tmp_path: Path) -> None:
     import hashlib
 
-    from crashd.store import sha256_file
+    from crashd.ingest.store import sha256_file
 
     sparse = tmp_path / "sparse"
     with open(sparse, "wb") as fh:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from crashd.summary import KINDS, TRIGGERS, classify, normalize_frame, parse_lines, summarize
+from crashd.crashlog.summary import KINDS, TRIGGERS, classify, normalize_frame, parse_lines, summarize
 
 DESIGN_KEYS = {"kind", "message", "cpu", "pid", "comm", "pc", "pc_symbol", "taint", "call_trace"}
 

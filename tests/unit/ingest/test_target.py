@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from crashd.ingest import Ingester
-from crashd.tools import ToolResult, ToolRunner
+from crashd.core.tools import ToolResult, ToolRunner
+from crashd.ingest.run import Ingester
 from tests.unit.ingest.scenario import Machine, pstore_text, sysrq_messages
 
 
@@ -25,7 +25,7 @@ class FakeMount(ToolRunner):
         args = [str(a) for a in argv]
         self.calls.append(args)
         if args[0] == "mount" and self.fail:
-            from crashd.errors import ToolError
+            from crashd.core.errors import ToolError
 
             raise ToolError(args, None, "", reason="mount: not found on PATH")
         if args[0] == "mount":

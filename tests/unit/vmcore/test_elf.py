@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from crashd.errors import VmcoreError
+from crashd.core.errors import VmcoreError
 from crashd.vmcore import dmesg_of, open_dump
 from tests.vmcore_builder import (
     DM_PA,

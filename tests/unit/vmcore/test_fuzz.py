@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crashd.errors import CrashdError
+from crashd.core.errors import CrashdError
 from crashd.vmcore import dmesg_of, open_dump
 from tests.conftest import SHARED
 from tests.vmcore_builder import elf_bytes, flat_bytes, kdump_bytes, vector_a, vector_e_log_buf

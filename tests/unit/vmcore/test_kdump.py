@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from crashd.errors import VmcoreError
+from crashd.core.errors import VmcoreError
 from crashd.vmcore import dmesg_of, open_dump
 from crashd.vmcore.kdump import FlatReader, KdumpVmcore
 from crashd.vmcore.memory import NotInDump, PageExcluded, PageIncomplete, Source

@@ -12,7 +12,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from crashd.paths import HostPaths
+from crashd.core.paths import HostPaths
 
 
 @dataclass(frozen=True)

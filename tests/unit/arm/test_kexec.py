@@ -8,9 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crashd.bootfiles import find_boot_files
-from crashd.config import default_config, read_config
-from crashd.kexec import (
+from crashd.arm.bootfiles import find_boot_files
+from crashd.arm.kexec import (
     ArmError,
     Kexec,
     LoadPlan,
@@ -23,6 +22,7 @@ from crashd.kexec import (
     split_cmdline,
     unload_argv,
 )
+from crashd.core.config import default_config, read_config
 from tests.fakeroot import RELEASE, unarmed_guest
 from tests.unit.daemon.helpers import fake_tools, kexec_calls, make_root
 
@@ -148,7 +148,7 @@ def test_load_that_does_not_set_the_flag_is_a_failure(tmp_path: Path) -> None:
 
 
 def test_missing_kexec_is_an_arm_error(tmp_path: Path) -> None:
-    from crashd.tools import ToolRunner
+    from crashd.core.tools import ToolRunner
 
     paths = make_root(tmp_path / "root", unarmed_guest())
     empty = tmp_path / "empty"

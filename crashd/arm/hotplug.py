@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from crashd.paths import HostPaths
+from crashd.core.paths import HostPaths
 
 SUBSYSTEMS = ("cpu", "memory")
 # cpu: add/remove (physical), online/offline (logical); memory: online/offline.

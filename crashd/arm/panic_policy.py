@@ -13,8 +13,8 @@ import logging
 import os
 from dataclasses import dataclass
 
-from crashd.paths import HostPaths
-from crashd.settings import PanicConfig
+from crashd.core.paths import HostPaths
+from crashd.core.settings import PanicConfig
 
 log = logging.getLogger(__name__)
 

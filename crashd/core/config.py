@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from crashd.errors import ConfigError, ConfigProblem
-from crashd.paths import HostPaths
-from crashd.settings import SECTION_TYPES, SETTINGS, Config, sections, setting
+from crashd.core.errors import ConfigError, ConfigProblem
+from crashd.core.paths import HostPaths
+from crashd.core.settings import SECTION_TYPES, SETTINGS, Config, sections, setting
 
 _SECTION_RE = re.compile(r"^\[\s*([^\]\s]+)\s*\]\s*$")
 _KEY_RE = re.compile(r"^([A-Za-z0-9_.-]+)\s*=\s*(.*)$")

@@ -19,8 +19,8 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 
-from crashd.errors import UnsafePathError
-from crashd.paths import HostPaths
+from crashd.core.errors import UnsafePathError
+from crashd.core.paths import HostPaths
 
 SCHEMA = 1
 STATE_FILE = "state.json"

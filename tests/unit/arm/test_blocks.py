@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from crashd.armstate import (
+from crashd.arm.armstate import (
     ArmState,
     clear_hold,
     daemon_pid,
@@ -19,11 +19,11 @@ from crashd.armstate import (
     write_pid,
     write_state,
 )
-from crashd.config import default_config
-from crashd.hotplug import HotplugEvent, PipeSource, relevant
-from crashd.notify import Notifier, socket_address, watchdog_interval
-from crashd.panic_policy import PanicPolicy, post_notifiers, read_sysctl
-from crashd.watch import FileWatch
+from crashd.arm.hotplug import HotplugEvent, PipeSource, relevant
+from crashd.arm.panic_policy import PanicPolicy, post_notifiers, read_sysctl
+from crashd.arm.watch import FileWatch
+from crashd.core.config import default_config
+from crashd.core.notify import Notifier, socket_address, watchdog_interval
 from tests.fakeroot import unarmed_guest
 from tests.unit.daemon.helpers import NotifyReceiver, make_root
 

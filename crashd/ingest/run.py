@@ -38,12 +38,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from crashd.config import Config
-from crashd.errors import CrashdError, UnsafePathError
-from crashd.journal import Journal
-from crashd.paths import HostPaths
-from crashd.pstore import PstoreCrash, PstoreFile, group, scan
-from crashd.store import (
+from crashd.core.config import Config
+from crashd.core.errors import CrashdError, UnsafePathError
+from crashd.core.journal import Journal
+from crashd.core.paths import HostPaths
+from crashd.core.tools import ToolRunner
+from crashd.crashlog.summary import CrashSummary, summarize
+from crashd.ingest.pstore import PstoreCrash, PstoreFile, group, scan
+from crashd.ingest.store import (
     Checkpoint,
     Staging,
     StoreFullError,
@@ -55,8 +57,6 @@ from crashd.store import (
     open_source,
     sweep_removals,
 )
-from crashd.summary import CrashSummary, summarize
-from crashd.tools import ToolRunner
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +198,7 @@ class Ingester:
                 captures = self._captures(spool, done) if spool is not None else []
                 plans = self._plan(captures, crashes, prev_boot, prev_boot_time)
                 # Prune first (always: limits may have been lowered), counting what is about to arrive.
-                from crashd.retention import prune
+                from crashd.ingest.retention import prune
 
                 removed = prune(
                     self.paths,

@@ -13,8 +13,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from crashd.paths import HostPaths
-from crashd.settings import ArmConfig
+from crashd.core.paths import HostPaths
+from crashd.core.settings import ArmConfig
 
 KERNEL_NAMES = ("boot/vmlinuz-{r}", "boot/Image-{r}", "boot/zImage-{r}", "boot/vmlinux-{r}",
                 "boot/kernel-{r}", "usr/lib/modules/{r}/vmlinuz", "lib/modules/{r}/vmlinuz")

@@ -9,8 +9,8 @@ import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from crashd.paths import HostPaths
-from crashd.tools import ToolRunner
+from crashd.core.paths import HostPaths
+from crashd.core.tools import ToolRunner
 from tests.fakeroot import build_root
 
 FAKES = Path(__file__).resolve().parents[2] / "fakes"

@@ -1,7 +1,7 @@
 """The capture kernel's command line, and loading/unloading it with ``kexec -p``.
 
 Everything here is argv: the command line becomes one ``--append=`` element and
-paths are separate elements, run through the :class:`~crashd.tools.ToolRunner`
+paths are separate elements, run through the :class:`~crashd.core.tools.ToolRunner`
 seam, never a shell. After a load we do not trust kexec's exit status alone:
 ``/sys/kernel/kexec_crash_loaded`` must read 1.
 """
@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from crashd.errors import CrashdError, ToolError
-from crashd.paths import HostPaths
-from crashd.tools import ToolResult, ToolRunner
+from crashd.core.errors import CrashdError, ToolError
+from crashd.core.paths import HostPaths
+from crashd.core.tools import ToolResult, ToolRunner
 
 if TYPE_CHECKING:
-    from crashd.bootfiles import BootFiles
-    from crashd.settings import Config
+    from crashd.arm.bootfiles import BootFiles
+    from crashd.core.settings import Config
 
 CAPTURE_UNIT = "crashd-capture.target"
 # Always dropped from the inherited line: the boot loader's image name means

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from crashd.armstate import (
+from crashd.arm.armstate import (
     ArmState,
     held,
     now_iso,
@@ -38,17 +38,17 @@ from crashd.armstate import (
     write_pid,
     write_state,
 )
-from crashd.config import ConfigReport, read_config
-from crashd.hotplug import HotplugEvent, HotplugSource, Topology, relevant, topology
-from crashd.journal import Journal
-from crashd.kexec import ArmError, Kexec, LoadPlan, crash_loaded, crash_size, load_argv, plan_for
-from crashd.notify import Notifier
-from crashd.panic_policy import PanicPolicy, post_notifiers
-from crashd.paths import HostPaths
-from crashd.readiness import Readiness, assess
-from crashd.settings import Config
-from crashd.tools import ToolRunner
-from crashd.watch import FileWatch, stamp
+from crashd.arm.hotplug import HotplugEvent, HotplugSource, Topology, relevant, topology
+from crashd.arm.kexec import ArmError, Kexec, LoadPlan, crash_loaded, crash_size, load_argv, plan_for
+from crashd.arm.panic_policy import PanicPolicy, post_notifiers
+from crashd.arm.readiness import Readiness, assess
+from crashd.arm.watch import FileWatch, stamp
+from crashd.core.config import ConfigReport, read_config
+from crashd.core.journal import Journal
+from crashd.core.notify import Notifier
+from crashd.core.paths import HostPaths
+from crashd.core.settings import Config
+from crashd.core.tools import ToolRunner
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ class Daemon:
         arch: str | None = None,
         watchdog: float | None = None,
     ):
-        from crashd.bootfiles import machine_arch
+        from crashd.arm.bootfiles import machine_arch
 
         self.paths = paths
         self.tools = tools
@@ -523,6 +523,6 @@ def _parse_since(text: str | None) -> datetime:
 
 
 def watchdog_from_env() -> float | None:
-    from crashd.notify import watchdog_interval
+    from crashd.core.notify import watchdog_interval
 
     return watchdog_interval(os.environ)

@@ -12,11 +12,11 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from crashd.bootfiles import BootFiles, find_boot_files, machine_arch, running_release
-from crashd.kernelconfig import read_kernel_config
-from crashd.paths import HostPaths
-from crashd.settings import Config
-from crashd.tools import ToolRunner
+from crashd.arm.bootfiles import BootFiles, find_boot_files, machine_arch, running_release
+from crashd.arm.kernelconfig import read_kernel_config
+from crashd.core.paths import HostPaths
+from crashd.core.settings import Config
+from crashd.core.tools import ToolRunner
 
 OK, MISSING, UNKNOWN = "ok", "missing", "unknown"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from crashd.journal import MESSAGE_IDS
+from crashd.core.journal import MESSAGE_IDS
 
 UNITS = Path(__file__).resolve().parents[3] / "units"
 

@@ -12,14 +12,14 @@ from typing import Any
 
 import pytest
 
-from crashd.armstate import clear_hold, read_state, set_hold
-from crashd.daemon import BACKOFF_FIRST, Daemon
-from crashd.hotplug import PipeSource
-from crashd.journal import Journal
-from crashd.kexec import crash_loaded
-from crashd.notify import Notifier
-from crashd.panic_policy import read_sysctl
-from crashd.paths import HostPaths
+from crashd.arm.armstate import clear_hold, read_state, set_hold
+from crashd.arm.daemon import BACKOFF_FIRST, Daemon
+from crashd.arm.hotplug import PipeSource
+from crashd.arm.kexec import crash_loaded
+from crashd.arm.panic_policy import read_sysctl
+from crashd.core.journal import Journal
+from crashd.core.notify import Notifier
+from crashd.core.paths import HostPaths
 from tests.fakeroot import GUEST_IOMEM, RELEASE, dev_machine, unarmed_guest
 from tests.unit.daemon.helpers import FakeClock, NotifyReceiver, fake_tools, loads, make_root
 

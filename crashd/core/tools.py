@@ -14,7 +14,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from crashd.errors import ToolError
+from crashd.core.errors import ToolError
 
 
 @dataclass(frozen=True)

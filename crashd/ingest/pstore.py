@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from crashd.errors import UnsafePathError
+from crashd.core.errors import UnsafePathError
 
 log = logging.getLogger(__name__)
 

@@ -14,10 +14,10 @@ import time
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from crashd.journal import Journal
-from crashd.paths import HostPaths
-from crashd.settings import RetentionConfig
-from crashd.store import Record, list_records, record_size, remove_record, store_dir
+from crashd.core.journal import Journal
+from crashd.core.paths import HostPaths
+from crashd.core.settings import RetentionConfig
+from crashd.ingest.store import Record, list_records, record_size, remove_record, store_dir
 
 log = logging.getLogger(__name__)
 

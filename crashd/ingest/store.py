@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from crashd.errors import CrashdError, NotFoundError, UnsafePathError
-from crashd.paths import HostPaths
+from crashd.core.errors import CrashdError, NotFoundError, UnsafePathError
+from crashd.core.paths import HostPaths
 
 RECORD_NAME = re.compile(r"^(?P<stamp>\d{8}T\d{6})-(?P<kind>kdump\+pstore|kdump|pstore)-(?P<id>[0-9a-f]{8})$")
 STAGING_SUFFIX = ".incomplete"

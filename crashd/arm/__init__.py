@@ -1,0 +1,1 @@
+"""Stage 1, the running system: readiness, boot files, kexec, panic policy, hotplug, the arming daemon."""

@@ -1,0 +1,1 @@
+"""The shared foundation: paths, errors, settings and config, logging, notify, journal, tools."""

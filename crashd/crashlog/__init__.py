@@ -1,0 +1,1 @@
+"""The kernel-log crash summary and signature, shared by ingest, the CLI and the reader."""

@@ -1,0 +1,1 @@
+"""Stage 3, the next boot: pstore and saved dumps become crash records in the store."""
