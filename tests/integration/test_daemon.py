@@ -22,7 +22,7 @@ from crashd.arm.panic_policy import read_sysctl
 from crashd.core.paths import HostPaths
 from tests.fakeroot import GUEST_IOMEM, RELEASE, dev_machine, unarmed_guest
 from tests.integration.cli import REPO, run_crashd
-from tests.unit.daemon.helpers import FAKES, NotifyReceiver, fake_env, kexec_calls, loads, make_root
+from tests.unit.arm.helpers import FAKES, NotifyReceiver, fake_env, kexec_calls, loads, make_root
 
 TIMEOUT = 30.0
 

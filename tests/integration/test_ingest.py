@@ -188,7 +188,7 @@ def test_ready_is_sent_after_the_pstore_read_and_before_the_records(
 
 
 def test_crashd_ingest_notifies_systemd(tmp_path: Path, shared_pstore: Path, shared_vmcores: Path) -> None:
-    from tests.unit.daemon.helpers import NotifyReceiver
+    from tests.unit.arm.helpers import NotifyReceiver
 
     root = machine(tmp_path / "root", shared_pstore, shared_vmcores, last_boot=BOOT_CRASHED)
     rx = NotifyReceiver(tmp_path)

@@ -25,7 +25,7 @@ from crashd.arm.watch import FileWatch
 from crashd.core.config import default_config
 from crashd.core.notify import Notifier, socket_address, watchdog_interval
 from tests.fakeroot import unarmed_guest
-from tests.unit.daemon.helpers import NotifyReceiver, make_root
+from tests.unit.arm.helpers import NotifyReceiver, make_root
 
 # --- panic policy -----------------------------------------------------------
 

@@ -21,7 +21,7 @@ from crashd.core.journal import Journal
 from crashd.core.notify import Notifier
 from crashd.core.paths import HostPaths
 from tests.fakeroot import GUEST_IOMEM, RELEASE, dev_machine, unarmed_guest
-from tests.unit.daemon.helpers import FakeClock, NotifyReceiver, fake_tools, loads, make_root
+from tests.unit.arm.helpers import FakeClock, NotifyReceiver, fake_tools, loads, make_root
 
 POLL = 5.0
 

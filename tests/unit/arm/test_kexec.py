@@ -24,7 +24,7 @@ from crashd.arm.kexec import (
 )
 from crashd.core.config import default_config, read_config
 from tests.fakeroot import RELEASE, unarmed_guest
-from tests.unit.daemon.helpers import fake_tools, kexec_calls, make_root
+from tests.unit.arm.helpers import fake_tools, kexec_calls, make_root
 
 BOOT_ID = "0f5c3b5e8c1e4a539d558c2ba3b7e1a2"
 
