@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from crashd.core.cmdline import param_key, split_cmdline
 from crashd.core.errors import CrashdError, ToolError
 from crashd.core.paths import HostPaths
 from crashd.core.tools import ToolResult, ToolRunner
@@ -46,38 +47,6 @@ class ArmError(CrashdError):
 
 
 # --- command line ---------------------------------------------------------
-
-def split_cmdline(text: str) -> list[str]:
-    """Split like the kernel's ``next_arg()``: whitespace separates, double quotes
-    protect spaces anywhere in a parameter (``a="b c"`` or ``"a=b c"``).
-
-    Tokens are returned verbatim (quotes kept) so they pass through unchanged.
-    """
-    tokens: list[str] = []
-    current: list[str] = []
-    in_quote = False
-    started = False
-    for ch in text:
-        if ch == '"':
-            in_quote = not in_quote
-            current.append(ch)
-            started = True
-        elif ch.isspace() and not in_quote:
-            if started:
-                tokens.append("".join(current))
-                current, started = [], False
-        else:
-            current.append(ch)
-            started = True
-    if started:
-        tokens.append("".join(current))
-    return tokens
-
-
-def param_key(token: str) -> str:
-    """The parameter name of one token (``"a=b c"`` → ``a``; ``quiet`` → ``quiet``)."""
-    return token.split("=", 1)[0].replace('"', "")
-
 
 def read_boot_id(paths: HostPaths) -> str:
     """32 lowercase hex digits of the running boot's id (``crashd.boot_id=``)."""

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from crashd.arm.bootfiles import BootFiles, find_boot_files, machine_arch, running_release
 from crashd.arm.kernelconfig import read_kernel_config
+from crashd.core.cmdline import param
 from crashd.core.paths import HostPaths
 from crashd.core.settings import Config
 from crashd.core.tools import ToolRunner
@@ -107,12 +108,7 @@ def _int(path: Path) -> int | None:
 
 def cmdline_param(cmdline: str, key: str) -> str | None:
     """The value of ``key=`` on a kernel command line (last one wins), or None."""
-    value = None
-    for token in re.findall(r'(?:[^\s"]+|"[^"]*")+', cmdline):
-        name, sep, val = token.partition("=")
-        if name == key:
-            value = val.strip('"') if sep else ""
-    return value
+    return param(cmdline, key)
 
 
 def crash_kernel_range(iomem: str) -> tuple[int, int] | None:

@@ -40,6 +40,7 @@ from crashd.capture.progress import Progress
 from crashd.capture.space import Space, StatVfs, mib
 from crashd.capture.spool import CAPTURE_JSON, ELF_DUMP, KDUMP_DUMP, Spool
 from crashd.capture.target import MOUNT_DEADLINE, open_target
+from crashd.core.cmdline import param
 from crashd.core.errors import CrashdError
 from crashd.core.notify import Notifier
 from crashd.core.paths import HostPaths
@@ -48,7 +49,6 @@ from crashd.core.tools import ToolRunner
 
 log = logging.getLogger(__name__)
 SCHEMA = 1
-BOOT_ID_RE = re.compile(r"(?:^|\s)crashd\.boot_id=([0-9a-fA-F-]{32,36})(?:\s|$)")
 
 
 @dataclass
@@ -80,10 +80,10 @@ class _Log:
 
 def crashed_boot_id(cmdline: str) -> str | None:
     """The 32-hex boot id crashd put on the capture command line."""
-    m = BOOT_ID_RE.search(cmdline)
-    if not m:
+    raw = param(cmdline, "crashd.boot_id")
+    if not raw:
         return None
-    value = m.group(1).replace("-", "").lower()
+    value = raw.replace("-", "").lower()
     return value if re.fullmatch(r"[0-9a-f]{32}", value) else None
 
 

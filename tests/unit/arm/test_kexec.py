@@ -19,9 +19,9 @@ from crashd.arm.kexec import (
     make_plan,
     plan_for,
     read_boot_id,
-    split_cmdline,
     unload_argv,
 )
+from crashd.core.cmdline import split_cmdline
 from crashd.core.config import default_config, read_config
 from tests.fakeroot import RELEASE, unarmed_guest
 from tests.unit.arm.helpers import fake_tools, kexec_calls, make_root
