@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from crashd.core.errors import UnsafePathError
+from crashd.core.fsutil import write_durable
 from crashd.core.paths import HostPaths
 
 SCHEMA = 1
@@ -84,26 +85,6 @@ def read_state(paths: HostPaths) -> ArmState | None:
         return None
 
 
-def _write_durable(directory: Path, name: str, data: bytes, mode: int = 0o644) -> None:
-    tmp = directory / f"{name}.incomplete"
-    try:
-        tmp.unlink()
-    except FileNotFoundError:
-        pass
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.rename(tmp, directory / name)
-    dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
-
-
 def write_state(paths: HostPaths, state: ArmState) -> None:
     """Replace the state file atomically."""
     d = ensure_state_dir(paths)
@@ -111,13 +92,13 @@ def write_state(paths: HostPaths, state: ArmState) -> None:
     data["schema"] = SCHEMA
     data["updated"] = now_iso()
     data["pid"] = os.getpid()
-    _write_durable(d, STATE_FILE, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
+    write_durable(d, STATE_FILE, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode(), mode=0o644)
 
 
 # --- daemon pid and the disarm hold ---------------------------------------
 
 def write_pid(paths: HostPaths) -> None:
-    _write_durable(ensure_state_dir(paths), PID_FILE, f"{os.getpid()}\n".encode())
+    write_durable(ensure_state_dir(paths), PID_FILE, f"{os.getpid()}\n".encode(), mode=0o644)
 
 
 def remove_pid(paths: HostPaths) -> None:
@@ -162,7 +143,7 @@ def hold_path(paths: HostPaths) -> Path:
 
 def set_hold(paths: HostPaths, reason: str) -> None:
     """Keep the daemon from re-arming until ``crashd arm`` (or a reboot)."""
-    _write_durable(ensure_state_dir(paths), HOLD_FILE, (reason + "\n").encode())
+    write_durable(ensure_state_dir(paths), HOLD_FILE, (reason + "\n").encode(), mode=0o644)
 
 
 def clear_hold(paths: HostPaths) -> bool:

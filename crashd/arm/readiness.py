@@ -15,6 +15,7 @@ from pathlib import Path
 from crashd.arm.bootfiles import BootFiles, find_boot_files, machine_arch, running_release
 from crashd.arm.kernelconfig import read_kernel_config
 from crashd.core.cmdline import param
+from crashd.core.fsutil import read_value
 from crashd.core.paths import HostPaths
 from crashd.core.settings import Config
 from crashd.core.tools import ToolRunner
@@ -91,11 +92,7 @@ class Readiness:
         return "not armed: ready to arm (start crashd.service or run 'crashd arm')"
 
 
-def _read(path: Path) -> str | None:
-    try:
-        return path.read_text(errors="replace").strip()
-    except OSError:
-        return None
+_read = read_value
 
 
 def _int(path: Path) -> int | None:

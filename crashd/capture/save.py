@@ -39,12 +39,12 @@ from crashd.capture.layout import Layout, read_layout
 from crashd.capture.progress import Progress
 from crashd.capture.space import Space, StatVfs, mib
 from crashd.capture.spool import CAPTURE_JSON, ELF_DUMP, KDUMP_DUMP, Spool
-from crashd.capture.target import MOUNT_DEADLINE, open_target
 from crashd.core.cmdline import param
 from crashd.core.errors import CrashdError
 from crashd.core.notify import Notifier
 from crashd.core.paths import HostPaths
 from crashd.core.settings import CaptureConfig
+from crashd.core.target import MOUNT_DEADLINE, open_target
 from crashd.core.tools import ToolRunner
 
 log = logging.getLogger(__name__)

@@ -8,15 +8,16 @@ else its dump), or a record ID resolved through the record store.
 from __future__ import annotations
 
 import argparse
-import errno
 import os
-import stat
 import sys
 from pathlib import Path
 from typing import Any
 
 from crashd.cli import EXIT_FAILURE, EXIT_OK, Context
-from crashd.core.errors import CrashdError, NotFoundError, VmcoreError
+from crashd.core.errors import CrashdError, NotFoundError, UnsafePathError, VmcoreError
+from crashd.core.fsutil import read_regular
+
+MAX_SIDECAR = 64 << 20  # a record's dmesg.txt / metadata.json; larger is not ours
 
 DUMP_NAMES = ("vmcore", "vmcore.kdump", "vmcore.flat")
 
@@ -73,21 +74,13 @@ def _dump_in(directory: Path) -> Path | None:
 def _read_nofollow(path: Path) -> bytes | None:
     """The file's bytes, or None if absent; a symlink is refused (record dirs are untrusted)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+        return read_regular(path, MAX_SIDECAR)
     except FileNotFoundError:
         return None
+    except UnsafePathError as exc:
+        raise VmcoreError(str(exc)) from exc
     except OSError as exc:
-        why = "is a symlink (not followed)" if exc.errno == errno.ELOOP else exc.strerror
-        raise VmcoreError(f"{path}: {why}") from exc
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise VmcoreError(f"{path}: not a regular file")
-        chunks = []
-        while chunk := os.read(fd, 1 << 20):
-            chunks.append(chunk)
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
+        raise VmcoreError(f"{path}: {exc.strerror or exc}") from exc
 
 
 def _resolve(target: str, ctx: Context) -> Path:

@@ -11,13 +11,12 @@ from __future__ import annotations
 import logging
 import os
 import re
-import stat
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from crashd.core.errors import UnsafePathError
+from crashd.core.fsutil import read_regular_stat
 
 log = logging.getLogger(__name__)
 
@@ -120,24 +119,7 @@ def read_file(path: Path) -> PstoreFile | None:
     name = parse_name(path.name)
     if name is None:
         return None
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError as exc:
-        if os.path.islink(path):
-            raise UnsafePathError(path, "is a symlink; refusing to read it") from exc
-        raise
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise UnsafePathError(path, "is not a regular file")
-        if st.st_size > MAX_RECORD:
-            raise UnsafePathError(path, f"is {st.st_size} bytes, too large for a pstore record")
-        chunks = []
-        while chunk := os.read(fd, 1 << 20):
-            chunks.append(chunk)
-        raw = b"".join(chunks)
-    finally:
-        os.close(fd)
+    raw, st = read_regular_stat(path, MAX_RECORD)
     rec = PstoreFile(name=name, path=path, raw=raw, mtime=st.st_mtime)
     if name.type != "dmesg":
         return rec

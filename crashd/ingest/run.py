@@ -40,6 +40,7 @@ from typing import Any
 
 from crashd.core.config import Config
 from crashd.core.errors import CrashdError, UnsafePathError
+from crashd.core.fsutil import write_durable
 from crashd.core.journal import Journal
 from crashd.core.paths import HostPaths
 from crashd.core.tools import ToolRunner
@@ -261,18 +262,7 @@ class Ingester:
             boot = self.paths.boot_id.read_text().strip().replace("-", "")
         except OSError:
             return
-        tmp = self.store / (LAST_BOOT + ".incomplete")
-        with contextlib.suppress(FileNotFoundError):
-            check_not_symlink(tmp)
-            tmp.unlink()
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        try:
-            os.write(fd, (boot + "\n").encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.rename(tmp, self.store / LAST_BOOT)
-        fsync_dir(self.store)
+        write_durable(self.store, LAST_BOOT, (boot + "\n").encode())
 
     def _pstore_files(self, done: set[str]) -> list[PstoreFile]:
         """New pstore files; already-ingested ones in /sys/fs/pstore are unlinked (a killed run's leftovers)."""
@@ -331,7 +321,7 @@ class Ingester:
     @contextlib.contextmanager
     def _spool(self) -> Iterator[Path | None]:
         """The capture target: a directory, or a device mounted for the run as the capture kernel did."""
-        from crashd.capture.target import is_device, open_target
+        from crashd.core.target import is_device, open_target
 
         target = self.config.capture.target
         if not is_device(target):

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from crashd.core.errors import CrashdError, NotFoundError, UnsafePathError
+from crashd.core.fsutil import fsync_dir
 from crashd.core.paths import HostPaths
 
 RECORD_NAME = re.compile(r"^(?P<stamp>\d{8}T\d{6})-(?P<kind>kdump\+pstore|kdump|pstore)-(?P<id>[0-9a-f]{8})$")
@@ -77,14 +78,6 @@ def ensure_dir(path: Path, mode: int = 0o700) -> None:
             os.fchmod(fd, mode)
         finally:
             os.close(fd)
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | _OPEN_FLAGS)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def open_source(path: Path) -> int:
