@@ -18,6 +18,7 @@ import signal
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from crashd.core.errors import UnsafePathError
 from crashd.core.fsutil import write_durable
@@ -45,7 +46,7 @@ class ArmState:
     release: str | None = None
     reserved: int | None = None  # bytes of crashkernel reservation
     argv: list[str] = field(default_factory=list)  # the exact kexec command line
-    fingerprint: list[list] = field(default_factory=list)  # file stamps at load time
+    fingerprint: list[list[Any]] = field(default_factory=list)  # file stamps at load time
     sysctl_originals: dict[str, str] = field(default_factory=dict)  # to restore after a daemon crash
     updated: str | None = None
     pid: int | None = None  # who wrote it

@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from crashd.arm.armstate import (
@@ -72,14 +73,14 @@ class Pending:
     reload: bool = False  # load again even if the plan is unchanged (hotplug)
 
 
-def plan_files(plan: LoadPlan) -> list:
+def plan_files(plan: LoadPlan) -> list[Path]:
     """Files whose change means the loaded image is stale. The live device tree
     under /sys is not a file that changes; it is left out."""
     files = [plan.kernel, plan.initrd, plan.dtb]
     return [f for f in files if f is not None and "/sys/" not in str(f)]
 
 
-def fingerprint(plan: LoadPlan) -> list[list]:
+def fingerprint(plan: LoadPlan) -> list[list[Any]]:
     return [[str(f), list(stamp(f) or [])] for f in plan_files(plan)]
 
 

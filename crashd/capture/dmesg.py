@@ -9,6 +9,7 @@ one produced ``dmesg.txt``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from crashd.capture.spool import DMESG_FILE, Spool
@@ -21,7 +22,7 @@ TOOL_TIMEOUT = 300
 
 def save_dmesg(spool: Spool, vmcore: Path, tools: ToolRunner, steps: list[str], errors: list[str]) -> bool:
     """Write ``dmesg.txt`` into ``spool``; True when one of the ways worked."""
-    ways = [("crashd reader", lambda: _own_reader(spool, vmcore, steps))]
+    ways: list[tuple[str, Callable[[], bool]]] = [("crashd reader", lambda: _own_reader(spool, vmcore, steps))]
     if tools.which("makedumpfile"):
         ways.append(("makedumpfile", lambda: _makedumpfile(spool, vmcore, tools, steps)))
     if tools.which("vmcore-dmesg"):

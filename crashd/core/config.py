@@ -48,7 +48,13 @@ def config_files(paths: HostPaths) -> list[Path]:
     return files
 
 
-def _parse_file(path: Path, display: str, values: dict, origins: dict, problems: list) -> None:
+def _parse_file(
+    path: Path,
+    display: str,
+    values: dict[tuple[str, str], Any],
+    origins: dict[tuple[str, str], str],
+    problems: list[ConfigProblem],
+) -> None:
     try:
         raw = path.read_bytes()
     except OSError as exc:

@@ -38,11 +38,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from crashd.core.config import Config
 from crashd.core.errors import CrashdError, UnsafePathError
-from crashd.core.fsutil import write_durable
+from crashd.core.fsutil import fsync_dir, write_durable
 from crashd.core.journal import Journal
 from crashd.core.paths import HostPaths
+from crashd.core.settings import Config
 from crashd.core.tools import ToolRunner
 from crashd.crashlog.summary import CrashSummary, summarize
 from crashd.ingest.pstore import PstoreCrash, PstoreFile, group, scan
@@ -53,7 +53,6 @@ from crashd.ingest.store import (
     _no_checkpoint,
     check_not_symlink,
     ensure_dir,
-    fsync_dir,
     list_records,
     open_source,
     sweep_removals,

@@ -6,13 +6,16 @@ The format is detected from the first bytes (§5.1), never from the file name.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crashd.core.errors import VmcoreError
 from crashd.vmcore.memory import Source
 from crashd.vmcore.printk import LogRecord
 from crashd.vmcore.prstatus import EM_386, EM_AARCH64, EM_ARM, EM_X86_64, CpuState, parse_prstatus
 from crashd.vmcore.vmcoreinfo import VmcoreInfo
+
+if TYPE_CHECKING:
+    from crashd.vmcore.kallsyms import Kallsyms
 
 MACHINES = {EM_X86_64: "x86_64", EM_AARCH64: "aarch64", EM_ARM: "arm", EM_386: "i386"}
 _MACHINE_BY_NAME = {"x86_64": EM_X86_64, "aarch64": EM_AARCH64, "arm64": EM_AARCH64, "i386": EM_386, "i686": EM_386}
@@ -62,7 +65,7 @@ class Dump:
         self.warnings: list[str] = []
         self._records: list[LogRecord] | None = None
         self._log_error: VmcoreError | None = None
-        self._kallsyms: Any = None
+        self._kallsyms: Kallsyms | VmcoreError | None = None
         try:
             self._open()
         except BaseException:

@@ -273,7 +273,7 @@ class KdumpVmcore:
         count = int.from_bytes(data[: within >> 3], "little").bit_count()
         if len(data) > within >> 3:
             count += (data[within >> 3] & ((1 << (within & 7)) - 1)).bit_count()
-        return self._prefix[chunk] + count
+        return int(self._prefix[chunk]) + count
 
     # ---------------------------------------------------------------- pages
     def read_page(self, pfn: int) -> bytes:

@@ -205,10 +205,12 @@ class Translator:
 
     def read_word(self, va: int) -> int:
         w = 8 if self.word_bits == 64 else 4
-        return struct.unpack(self.endian + ("Q" if w == 8 else "I"), self.read_virt(va, w))[0]
+        value: int = struct.unpack(self.endian + ("Q" if w == 8 else "I"), self.read_virt(va, w))[0]
+        return value
 
     def read_u32(self, va: int) -> int:
-        return struct.unpack(self.endian + "I", self.read_virt(va, 4))[0]
+        value: int = struct.unpack(self.endian + "I", self.read_virt(va, 4))[0]
+        return value
 
 
 def _note_missing(missing: list[tuple[int, int, str]], start: int, end: int, kind: str) -> None:
