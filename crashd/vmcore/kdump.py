@@ -18,6 +18,8 @@ from crashd.core.errors import VmcoreError
 from crashd.vmcore.elf import Note, parse_notes
 from crashd.vmcore.memory import NotInDump, PageExcluded, PageIncomplete, UnsupportedCompression
 
+__all__ = ["FlatReader", "KdumpVmcore", "MAX_NOTES", "PAGE_CACHE", "Reader", "STATUS_INCOMPLETE", "open_flat"]
+
 FLAG_ZLIB, FLAG_LZO, FLAG_SNAPPY, FLAG_ZSTD = 0x1, 0x2, 0x4, 0x20
 STATUS_INCOMPLETE = 0x8
 PAGE_CACHE = 32
@@ -132,10 +134,15 @@ def _decoder(flags: int, block_size: int) -> Callable[[bytes], bytes]:
             raise UnsupportedCompression("lzo") from None
         return lambda b: bytes(lzo.decompress(b, False, block_size))
     if flags & FLAG_SNAPPY:
+        # cramjam from pip; Debian 12 has no cramjam package, its python3-snappy is the fallback
         try:
             import cramjam
         except ImportError:
-            raise UnsupportedCompression("snappy") from None
+            try:
+                import snappy  # type: ignore[import-not-found]
+            except ImportError:
+                raise UnsupportedCompression("snappy") from None
+            return lambda b: bytes(snappy.decompress(b))
         return lambda b: bytes(cramjam.snappy.decompress_raw(b))
     if flags & FLAG_ZSTD:
         try:

@@ -15,6 +15,17 @@ from typing import Protocol
 
 from crashd.core.errors import VmcoreError
 
+__all__ = [
+    "MemoryError_",
+    "NotInDump",
+    "NotMapped",
+    "PageExcluded",
+    "PageIncomplete",
+    "PhysMemory",
+    "Source",
+    "UnsupportedCompression",
+]
+
 
 class MemoryError_(VmcoreError):
     """Base of the 'this address cannot be read' errors (carries the address)."""
@@ -53,7 +64,7 @@ class NotMapped(MemoryError_):
 class UnsupportedCompression(VmcoreError):
     """A page is compressed with a codec whose Python library is not installed."""
 
-    PACKAGES = {"lzo": "python-lzo (Debian: python3-lzo)", "snappy": "cramjam", "zstd": "zstandard (Debian: python3-zstandard)"}
+    PACKAGES = {"lzo": "python-lzo (Debian: python3-lzo)", "snappy": "cramjam or python-snappy (Debian: python3-snappy)", "zstd": "zstandard (Debian: python3-zstandard)"}
 
     def __init__(self, codec: str):
         self.codec = codec
