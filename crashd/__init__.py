@@ -5,4 +5,6 @@ kernel (``crashd save``), and turn dumps and pstore records into crash records
 after the next boot (``crashd ingest``).
 """
 
+__all__ = ["__version__"]
+
 __version__ = "0.1.0"

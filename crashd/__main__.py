@@ -4,4 +4,6 @@ import sys
 
 from crashd.cli import main
 
+__all__ = []
+
 sys.exit(main())

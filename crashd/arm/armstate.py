@@ -24,6 +24,27 @@ from crashd.core.errors import UnsafePathError
 from crashd.core.fsutil import write_durable
 from crashd.core.paths import HostPaths
 
+__all__ = [
+    "ArmState",
+    "HOLD_FILE",
+    "PID_FILE",
+    "SCHEMA",
+    "STATE_FILE",
+    "clear_hold",
+    "daemon_pid",
+    "ensure_state_dir",
+    "held",
+    "hold_path",
+    "now_iso",
+    "read_state",
+    "remove_pid",
+    "set_hold",
+    "signal_daemon",
+    "state_path",
+    "write_pid",
+    "write_state",
+]
+
 SCHEMA = 1
 STATE_FILE = "state.json"
 PID_FILE = "daemon.pid"

@@ -16,6 +16,16 @@ from pathlib import Path
 from crashd.core.paths import HostPaths
 from crashd.core.settings import ArmConfig
 
+__all__ = [
+    "BootFiles",
+    "INITRD_NAMES",
+    "KERNEL_NAMES",
+    "find_boot_files",
+    "kernel_kind",
+    "machine_arch",
+    "running_release",
+]
+
 KERNEL_NAMES = ("boot/vmlinuz-{r}", "boot/Image-{r}", "boot/zImage-{r}", "boot/vmlinux-{r}",
                 "boot/kernel-{r}", "usr/lib/modules/{r}/vmlinuz", "lib/modules/{r}/vmlinuz")
 INITRD_NAMES = ("boot/initrd.img-{r}", "boot/initramfs-{r}.img", "boot/initrd-{r}.img", "boot/initrd-{r}",

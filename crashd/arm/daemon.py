@@ -51,6 +51,23 @@ from crashd.core.paths import HostPaths
 from crashd.core.settings import Config
 from crashd.core.tools import ToolRunner
 
+__all__ = [
+    "BACKOFF_FIRST",
+    "BACKOFF_MAX",
+    "DEFAULT_POLL",
+    "Daemon",
+    "HOTPLUG_MIN_SETTLE",
+    "MAX_DELAY_FACTOR",
+    "Pending",
+    "arm_state",
+    "armed_status",
+    "blocking_problem",
+    "fingerprint",
+    "log",
+    "plan_files",
+    "watchdog_from_env",
+]
+
 log = logging.getLogger(__name__)
 
 DEFAULT_POLL = 5.0  # seconds between checks of files, the loaded flag, readiness

@@ -16,6 +16,19 @@ from typing import Any, Protocol
 
 from crashd.core.paths import HostPaths
 
+__all__ = [
+    "ACTIONS",
+    "HotplugEvent",
+    "HotplugSource",
+    "PipeSource",
+    "SUBSYSTEMS",
+    "Topology",
+    "UdevSource",
+    "kernel_updates_headers",
+    "relevant",
+    "topology",
+]
+
 SUBSYSTEMS = ("cpu", "memory")
 # cpu: add/remove (physical), online/offline (logical); memory: online/offline.
 ACTIONS = frozenset({"add", "remove", "online", "offline"})

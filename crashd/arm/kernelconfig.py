@@ -14,6 +14,8 @@ from pathlib import Path
 
 from crashd.core.paths import HostPaths
 
+__all__ = ["KernelConfig", "parse_kconfig", "read_kernel_config"]
+
 
 @dataclass(frozen=True)
 class KernelConfig:

@@ -16,6 +16,17 @@ from dataclasses import dataclass
 from crashd.core.paths import HostPaths
 from crashd.core.settings import PanicConfig
 
+__all__ = [
+    "PanicPolicy",
+    "SYSCTLS",
+    "SysctlChange",
+    "log",
+    "post_notifiers",
+    "read_sysctl",
+    "wanted_values",
+    "write_sysctl",
+]
+
 log = logging.getLogger(__name__)
 
 # [panic] key -> sysctl

@@ -16,6 +16,8 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+__all__ = ["FileWatch", "Stamp", "stamp"]
+
 Stamp = tuple[int, int, int, int, int] | None  # dev, ino, size, mtime_ns, ctime_ns
 
 

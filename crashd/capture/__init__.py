@@ -12,3 +12,5 @@ directory and its durable, atomic life cycle), ``target`` (directory or device),
 fallbacks), ``progress`` (console and sd_notify), ``actions`` (final/failure
 action), ``save`` (the orchestrator and its fallback chain).
 """
+
+__all__ = []

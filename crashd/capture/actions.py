@@ -17,6 +17,8 @@ from __future__ import annotations
 from crashd.core.errors import ToolError
 from crashd.core.tools import ToolRunner
 
+__all__ = ["ACTION_ARGV", "perform", "perform_or_report"]
+
 ACTION_ARGV = {
     "reboot": ["systemctl", "--no-block", "reboot"],
     "poweroff": ["systemctl", "--no-block", "poweroff"],

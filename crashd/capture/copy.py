@@ -33,6 +33,8 @@ from crashd.capture.progress import Progress
 from crashd.capture.space import Space, mib
 from crashd.core.errors import CrashdError
 
+__all__ = ["BLOCK", "BUF_SIZE", "CopyResult", "NoSpace", "SYNC_EVERY", "copy_vmcore"]
+
 BUF_SIZE = 1 << 20
 BLOCK = 4096
 SYNC_EVERY = 32 << 20

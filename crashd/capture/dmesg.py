@@ -16,6 +16,8 @@ from crashd.capture.spool import DMESG_FILE, Spool
 from crashd.core.errors import CrashdError, ToolError
 from crashd.core.tools import ToolRunner
 
+__all__ = ["TOOL_TIMEOUT", "log", "save_dmesg"]
+
 log = logging.getLogger(__name__)
 TOOL_TIMEOUT = 300
 

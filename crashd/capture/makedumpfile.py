@@ -22,6 +22,18 @@ from pathlib import Path
 from crashd.core.errors import ToolError
 from crashd.core.tools import ToolRunner
 
+__all__ = [
+    "AUTO_ORDER",
+    "FLAGS",
+    "Features",
+    "MESSAGE_LEVEL",
+    "RunResult",
+    "argv",
+    "choose_compression",
+    "features",
+    "run",
+]
+
 MESSAGE_LEVEL = "6"
 FLAGS = {"zlib": "-c", "lzo": "-l", "snappy": "-p", "zstd": "-z"}
 AUTO_ORDER = ("zstd", "lzo", "zlib")  # fastest good ratio first; zlib is always built in

@@ -15,6 +15,8 @@ from typing import TextIO
 
 from crashd.core.notify import Notifier
 
+__all__ = ["EXTEND_BY_USEC", "EXTEND_EVERY", "Progress", "STATUS_EVERY", "UNKNOWN_TOTAL_CONSOLE_EVERY"]
+
 STATUS_EVERY = 1.0  # seconds between STATUS= updates
 EXTEND_EVERY = 10.0  # seconds between EXTEND_TIMEOUT_USEC= pings
 EXTEND_BY_USEC = 120_000_000  # each ping buys two minutes from now

@@ -47,6 +47,8 @@ from crashd.core.settings import CaptureConfig
 from crashd.core.target import MOUNT_DEADLINE, open_target
 from crashd.core.tools import ToolRunner
 
+__all__ = ["Outcome", "SCHEMA", "Saver", "crashed_boot_id", "log"]
+
 log = logging.getLogger(__name__)
 SCHEMA = 1
 

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+__all__ = ["Space", "StatVfs", "mib"]
+
 StatVfs = Callable[[str | os.PathLike[str]], os.statvfs_result]
 
 

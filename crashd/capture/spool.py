@@ -25,8 +25,11 @@ from pathlib import Path
 
 from crashd.core.errors import CrashdError, UnsafePathError
 
+__all__ = ["CAPTURE_JSON", "DMESG_FILE", "ELF_DUMP", "INCOMPLETE", "KDUMP_DUMP", "NAME_RE", "Spool", "stamp"]
+
 INCOMPLETE = ".incomplete"
-NAME_RE = re.compile(r"^(\d{8}T\d{6})-([0-9a-f]{8}|unknown0)(\.incomplete)?$")
+# The spool contract, shared with ingest (the one import across stages the layout allows).
+NAME_RE = re.compile(r"^(?P<stamp>\d{8}T\d{6})-(?P<boot>[0-9a-f]{8}|unknown0)(?P<incomplete>\.incomplete)?$")
 DMESG_FILE = "dmesg.txt"
 ELF_DUMP = "vmcore"
 KDUMP_DUMP = "vmcore.kdump"

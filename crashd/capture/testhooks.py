@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 import signal
 
+__all__ = ["KILL_AT", "KILL_AT_BYTE", "MOUNT_DEADLINE", "kill_byte", "kill_point", "mount_deadline"]
+
 KILL_AT = "CRASHD_TEST_KILL_AT"
 KILL_AT_BYTE = "CRASHD_TEST_KILL_AT_BYTE"
 MOUNT_DEADLINE = "CRASHD_TEST_MOUNT_DEADLINE"

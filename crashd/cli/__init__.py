@@ -21,6 +21,21 @@ from crashd.core.errors import CrashdError
 from crashd.core.paths import HostPaths
 from crashd.core.tools import ToolRunner
 
+__all__ = [
+    "Context",
+    "CrashdError",
+    "EXIT_FAILURE",
+    "EXIT_NOT_ARMED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "HostPaths",
+    "ToolRunner",
+    "VERBS",
+    "__version__",
+    "find_verb",
+    "main",
+]
+
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2

@@ -16,6 +16,8 @@ import sys
 from crashd.cli import EXIT_FAILURE, EXIT_NOT_ARMED, EXIT_OK, Context
 from crashd.cli.output import print_json
 
+__all__ = ["add_arguments", "arm", "disarm", "run"]
+
 
 def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="machine-readable output")

@@ -13,6 +13,8 @@ import sys
 from crashd.cli import EXIT_FAILURE, EXIT_OK, Context
 from crashd.cli.output import print_json
 
+__all__ = ["add_arguments", "run"]
+
 
 def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=("check", "show"), help="check: validate; show: effective values")

@@ -14,6 +14,8 @@ from pathlib import Path
 
 from crashd.cli import Context
 
+__all__ = ["add_arguments", "log", "run"]
+
 log = logging.getLogger(__name__)
 
 

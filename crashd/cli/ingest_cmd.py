@@ -17,6 +17,8 @@ import sys
 
 from crashd.cli import EXIT_FAILURE, EXIT_OK, Context
 
+__all__ = ["add_arguments", "run"]
+
 
 def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
     parser.epilog = "exit status: 0 ok, 1 failure"

@@ -7,6 +7,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+__all__ = ["JSON_VERSION", "print_json", "print_table"]
+
 JSON_VERSION = 1
 
 

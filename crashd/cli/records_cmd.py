@@ -13,6 +13,8 @@ from typing import Any
 from crashd.cli import EXIT_OK, Context
 from crashd.cli.output import print_json, print_table
 
+__all__ = ["add_arguments", "run"]
+
 
 def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
     if verb in ("show", "remove"):

@@ -20,6 +20,8 @@ import sys
 
 from crashd.cli import EXIT_FAILURE, EXIT_NOT_ARMED, EXIT_OK, Context
 
+__all__ = ["add_arguments", "log", "run"]
+
 log = logging.getLogger(__name__)
 
 

@@ -13,6 +13,8 @@ from typing import Any
 from crashd.cli import EXIT_NOT_ARMED, EXIT_OK, Context
 from crashd.cli.output import print_json
 
+__all__ = ["SYMBOLS", "add_arguments", "run"]
+
 SYMBOLS = {"ok": "ok", "missing": "MISSING", "unknown": "unknown"}
 
 

@@ -1,1 +1,3 @@
 """The shared foundation: paths, errors, settings and config, logging, notify, journal, tools."""
+
+__all__ = []

@@ -17,6 +17,8 @@ from crashd.core.errors import ConfigError, ConfigProblem
 from crashd.core.paths import HostPaths
 from crashd.core.settings import SECTION_TYPES, SETTINGS, Config, sections, setting
 
+__all__ = ["ConfigReport", "config_files", "default_config", "load_config", "read_config"]
+
 _SECTION_RE = re.compile(r"^\[\s*([^\]\s]+)\s*\]\s*$")
 _KEY_RE = re.compile(r"^([A-Za-z0-9_.-]+)\s*=\s*(.*)$")
 

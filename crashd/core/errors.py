@@ -9,6 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+__all__ = [
+    "ConfigError",
+    "ConfigProblem",
+    "CrashdError",
+    "NotFoundError",
+    "ToolError",
+    "UnsafePathError",
+    "UsageError",
+    "VmcoreError",
+]
+
 
 class CrashdError(Exception):
     """Root of every error crashd raises on purpose."""

@@ -17,6 +17,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+__all__ = ["JOURNAL_SOCKET", "Journal", "MESSAGE_IDS", "encode_entry", "log"]
+
 log = logging.getLogger(__name__)
 
 MESSAGE_IDS = {

@@ -12,6 +12,8 @@ import os
 import sys
 from typing import TextIO
 
+__all__ = ["PRIORITIES", "PriorityFormatter", "setup_logging", "syslog_priority", "under_journal"]
+
 # Python level -> syslog priority (RFC 5424 numbers).
 PRIORITIES = {
     logging.CRITICAL: 2,

@@ -14,6 +14,8 @@ import os
 import socket
 from collections.abc import Mapping
 
+__all__ = ["Notifier", "SEND_TIMEOUT", "log", "socket_address", "watchdog_interval"]
+
 log = logging.getLogger(__name__)
 
 SEND_TIMEOUT = 2.0

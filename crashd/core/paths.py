@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+__all__ = ["HostPaths", "ROOT_ENV"]
+
 ROOT_ENV = "CRASHD_ROOT"
 
 

@@ -11,6 +11,26 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+__all__ = [
+    "ACTIONS",
+    "ArmConfig",
+    "CaptureConfig",
+    "Config",
+    "IngestConfig",
+    "PanicConfig",
+    "RetentionConfig",
+    "SECTION_TYPES",
+    "SETTINGS",
+    "Setting",
+    "parse_bool",
+    "parse_duration",
+    "parse_list",
+    "parse_size",
+    "parse_tristate",
+    "sections",
+    "setting",
+]
+
 _SIZE_UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 _DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _TRUE = {"1", "yes", "true", "on"}

@@ -21,6 +21,8 @@ from crashd.core.errors import CrashdError, ToolError
 from crashd.core.paths import HostPaths
 from crashd.core.tools import ToolRunner
 
+__all__ = ["DEVICE_PREFIXES", "MOUNT_DEADLINE", "MOUNT_TIMEOUT", "Target", "TargetError", "is_device", "open_target"]
+
 DEVICE_PREFIXES = ("UUID=", "LABEL=", "PARTUUID=", "PARTLABEL=", "/dev/")
 MOUNT_DEADLINE = 60.0  # seconds to wait for the device to appear and mount
 MOUNT_TIMEOUT = 60.0  # one mount(8) call (a journal replay can take a while)

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 from crashd.core.errors import ToolError
 
+__all__ = ["ToolResult", "ToolRunner"]
+
 
 @dataclass(frozen=True)
 class ToolResult:

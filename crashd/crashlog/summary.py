@@ -19,6 +19,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+__all__ = [
+    "CrashSummary",
+    "KINDS",
+    "LogLine",
+    "PANIC_MARK",
+    "SIGNATURE_FRAMES",
+    "TRIGGERS",
+    "classify",
+    "normalize_frame",
+    "parse_lines",
+    "read_trace",
+    "signature",
+    "summarize",
+]
+
 KINDS = ("panic", "oops", "bug", "warning", "lockup", "hung_task", "sysrq", "mce", "unknown")
 
 # (kind, regex) in priority order: the first pattern that matches a line

@@ -18,6 +18,23 @@ from pathlib import Path
 
 from crashd.core.fsutil import read_regular_stat
 
+__all__ = [
+    "COMPRESSED_SUFFIX",
+    "GROUP_GAP",
+    "MAX_RECORD",
+    "PstoreCrash",
+    "PstoreFile",
+    "PstoreName",
+    "TYPES",
+    "decompress",
+    "group",
+    "log",
+    "parse_dmesg",
+    "parse_name",
+    "read_file",
+    "scan",
+]
+
 log = logging.getLogger(__name__)
 
 # Kernel enum pstore_type_id order (fs/pstore/platform.c); names may hold '-'.

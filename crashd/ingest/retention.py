@@ -19,6 +19,8 @@ from crashd.core.paths import HostPaths
 from crashd.core.settings import RetentionConfig
 from crashd.ingest.store import Record, list_records, record_size, remove_record, store_dir
 
+__all__ = ["Removal", "keepers", "log", "prune"]
+
 log = logging.getLogger(__name__)
 
 

@@ -38,6 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from crashd.capture.spool import CAPTURE_JSON, DMESG_FILE, INCOMPLETE
+from crashd.capture.spool import NAME_RE as SPOOL_NAME
 from crashd.core.errors import CrashdError, UnsafePathError
 from crashd.core.fsutil import fsync_dir, write_durable
 from crashd.core.journal import Journal
@@ -58,12 +60,28 @@ from crashd.ingest.store import (
     sweep_removals,
 )
 
+__all__ = [
+    "Capture",
+    "IngestResult",
+    "Ingester",
+    "LAST_BOOT",
+    "LEDGER",
+    "MATCH_WINDOW",
+    "Plan",
+    "SCHEMA",
+    "SPACE_MARGIN",
+    "file_mark",
+    "ingest",
+    "log",
+    "pstore_key",
+    "stored_name",
+]
+
 log = logging.getLogger(__name__)
 
 SCHEMA = 1
 MATCH_WINDOW = 600.0
 # As crashd.capture.spool names them; "unknown0" when the crashed boot's id was not known.
-SPOOL_DIR = re.compile(r"^(?P<stamp>\d{8}T\d{6})-(?P<boot>[0-9a-f]{8}|unknown0)(?P<incomplete>\.incomplete)?$")
 LEDGER = ".ledger"
 LAST_BOOT = ".last-boot"
 # Bytes kept free beyond what the new records need (metadata, directory blocks).
@@ -345,11 +363,11 @@ class Ingester:
             return []
         out = []
         for name in names:
-            m = SPOOL_DIR.match(name)
+            m = SPOOL_NAME.match(name)
             if not m:
                 continue
             path = spool / name
-            cap = Capture(path, name.removesuffix(".incomplete"), m["stamp"], bool(m["incomplete"]))
+            cap = Capture(path, name.removesuffix(INCOMPLETE), m["stamp"], bool(m["incomplete"]))
             try:
                 check_not_symlink(path)
                 for entry in os.listdir(path):
@@ -375,7 +393,7 @@ class Ingester:
         """Read capture.json, the dump and the log; record what is missing, invent nothing."""
         staging = self.store / f".spool-{cap.key}.incomplete"
         try:
-            fd = open_source(cap.path / "capture.json")
+            fd = open_source(cap.path / CAPTURE_JSON)
             with os.fdopen(fd, "rb") as fh:
                 info = json.loads(fh.read().decode("utf-8"))
             cap.info = info if isinstance(info, dict) else None
@@ -395,7 +413,7 @@ class Ingester:
             dumps.remove(main)
             dumps.insert(0, main)
         cap.dumps = dumps
-        spool_dmesg = cap.path / "dmesg.txt"
+        spool_dmesg = cap.path / DMESG_FILE
         if spool_dmesg.is_file():
             fd = open_source(spool_dmesg)
             with os.fdopen(fd, "rb") as fh:
@@ -507,10 +525,10 @@ class Ingester:
         for plan in plans:
             needed += sum(len(f.raw) for c in plan.pstore for f in c.files)
             if plan.capture:
-                for n in ["dmesg.txt", "capture.json", *plan.capture.dumps]:
+                for n in [DMESG_FILE, CAPTURE_JSON, *plan.capture.dumps]:
                     with contextlib.suppress(FileNotFoundError):
                         st = os.lstat(plan.capture.path / n)
-                        if n == "dmesg.txt" or n == "capture.json" or st.st_dev != store_dev:
+                        if n in (DMESG_FILE, CAPTURE_JSON) or st.st_dev != store_dev:
                             needed += st.st_size
         vfs = os.statvfs(self.store)
         free = vfs.f_bavail * vfs.f_frsize
@@ -546,8 +564,8 @@ class Ingester:
             )
         pstore_text = "".join(c.text() for c in plan.pstore)
         if cap is not None:
-            if (cap.path / "capture.json").is_file():
-                staging.copy_file(cap.path / "capture.json", "capture.json")
+            if (cap.path / CAPTURE_JSON).is_file():
+                staging.copy_file(cap.path / CAPTURE_JSON, CAPTURE_JSON)
             spool_dmesg = cap.path / "dmesg.txt"
             if spool_dmesg.is_file() and spool_dmesg.stat().st_size > 0:
                 staging.copy_file(spool_dmesg, "dmesg.txt")

@@ -27,6 +27,27 @@ from crashd.core.errors import CrashdError, NotFoundError, UnsafePathError
 from crashd.core.fsutil import fsync_dir
 from crashd.core.paths import HostPaths
 
+__all__ = [
+    "Checkpoint",
+    "RECORD_NAME",
+    "Record",
+    "STAGING_SUFFIX",
+    "Staging",
+    "StoreFullError",
+    "TMP_SUFFIX",
+    "check_not_symlink",
+    "ensure_dir",
+    "list_records",
+    "open_source",
+    "read_metadata",
+    "record_size",
+    "remove_record",
+    "resolve_record",
+    "sha256_file",
+    "store_dir",
+    "sweep_removals",
+]
+
 RECORD_NAME = re.compile(r"^(?P<stamp>\d{8}T\d{6})-(?P<kind>kdump\+pstore|kdump|pstore)-(?P<id>[0-9a-f]{8})$")
 STAGING_SUFFIX = ".incomplete"
 TMP_SUFFIX = ".incomplete"

@@ -11,7 +11,7 @@ import os
 
 from crashd.core.errors import VmcoreError
 from crashd.vmcore.dump import Dump
-from crashd.vmcore.printk import LogRecord
+from crashd.vmcore.record import LogRecord
 
 __all__ = ["Dump", "LogRecord", "VmcoreError", "dmesg_of", "open_dump"]
 

@@ -10,12 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 from crashd.core.errors import VmcoreError
 from crashd.vmcore.memory import Source
-from crashd.vmcore.printk import LogRecord
 from crashd.vmcore.prstatus import EM_386, EM_AARCH64, EM_ARM, EM_X86_64, CpuState, parse_prstatus
+from crashd.vmcore.record import LogRecord
 from crashd.vmcore.vmcoreinfo import VmcoreInfo
 
 if TYPE_CHECKING:
     from crashd.vmcore.kallsyms import Kallsyms
+
+__all__ = ["Dump", "FLAT_SIGNATURE", "MACHINES", "detect"]
 
 MACHINES = {EM_X86_64: "x86_64", EM_AARCH64: "aarch64", EM_ARM: "arm", EM_386: "i386"}
 _MACHINE_BY_NAME = {"x86_64": EM_X86_64, "aarch64": EM_AARCH64, "arm64": EM_AARCH64, "i386": EM_386, "i686": EM_386}

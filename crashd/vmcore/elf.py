@@ -13,6 +13,22 @@ from dataclasses import dataclass
 from crashd.core.errors import VmcoreError
 from crashd.vmcore.memory import NotInDump, PageExcluded, Source
 
+__all__ = [
+    "ET_CORE",
+    "ElfHeader",
+    "ElfVmcore",
+    "Load",
+    "MAX_NOTES_BYTES",
+    "MAX_PHDRS",
+    "Note",
+    "PN_XNUM",
+    "PT_LOAD",
+    "PT_NOTE",
+    "Phdr",
+    "parse_notes",
+    "read_elf_header",
+]
+
 PT_LOAD = 1
 PT_NOTE = 4
 ET_CORE = 4

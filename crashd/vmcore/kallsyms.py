@@ -14,6 +14,8 @@ from crashd.core.errors import VmcoreError
 from crashd.vmcore.translate import Translator
 from crashd.vmcore.vmcoreinfo import VmcoreInfo
 
+__all__ = ["Kallsyms", "MAX_NAMES_BYTES", "MAX_SYMBOL_SIZE", "MAX_SYMS"]
+
 MAX_SYMS = 1 << 21
 MAX_NAMES_BYTES = 16 << 20
 MAX_SYMBOL_SIZE = 1 << 24  # beyond this the address is past the last symbol (e.g. a module)

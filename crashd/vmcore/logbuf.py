@@ -6,9 +6,11 @@ from __future__ import annotations
 import struct
 
 from crashd.core.errors import VmcoreError
-from crashd.vmcore.printk import LogRecord, need_key, read_named
+from crashd.vmcore.record import LogRecord, need_key, read_named
 from crashd.vmcore.translate import Translator
 from crashd.vmcore.vmcoreinfo import VmcoreInfo
+
+__all__ = ["MAX_LOG_BUF", "read_legacy", "read_structured"]
 
 MAX_LOG_BUF = 1 << 26  # kernels cap log_buf_len at 32 MiB (CONFIG_LOG_BUF_SHIFT <= 25)
 

@@ -9,54 +9,24 @@ arrays in bounded chunks, and return :class:`LogRecord` objects. The pre-5.10 ri
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 
 from crashd.core.errors import VmcoreError
+from crashd.vmcore.logbuf import read_legacy, read_structured
 from crashd.vmcore.memory import MemoryError_
+from crashd.vmcore.record import LogRecord, NoPrintkInfo, need_key
 from crashd.vmcore.translate import Translator
 from crashd.vmcore.vmcoreinfo import VmcoreInfo
 
-
-@dataclass(slots=True)
-class LogRecord:
-    """One printk record. ``raw`` keeps the bytes; ``text`` is them decoded (UTF-8, replaced).
-
-    Not frozen: a frozen dataclass's ``__init__`` costs several times more per record.
-    """
-
-    seq: int
-    ts_nsec: int
-    level: int
-    facility: int
-    flags: int
-    caller: int
-    raw: bytes
-    subsystem: str = ""
-    device: str = ""
-    state: str = "finalized"
-    text_lost: bool = False
-
-    @property
-    def text(self) -> str:
-        return self.raw.decode("utf-8", "replace")
-
-    @property
-    def caller_str(self) -> str:
-        """``T<pid>`` or ``C<cpu>`` as the kernel prints it (bit 31 set = CPU)."""
-        return (f"C{self.caller & 0x7FFFFFFF}" if self.caller & 0x80000000 else f"T{self.caller}") if self.caller else ""
-
-    @property
-    def dict(self) -> dict[str, str]:
-        d = {}
-        if self.subsystem:
-            d["SUBSYSTEM"] = self.subsystem
-        if self.device:
-            d["DEVICE"] = self.device
-        return d
-
-
-class NoPrintkInfo(VmcoreError):
-    """VMCOREINFO names no known printk buffer."""
+__all__ = [
+    "CHUNK",
+    "MAX_COUNT_BITS",
+    "MAX_SIZE_BITS",
+    "WHOLE_TEXT_MAX",
+    "locate_text",
+    "read_lockless",
+    "read_log",
+    "ring_kind",
+]
 
 
 def ring_kind(info: VmcoreInfo) -> str | None:
@@ -76,22 +46,10 @@ def read_log(tr: Translator, info: VmcoreInfo) -> tuple[list[LogRecord], list[st
     if kind == "lockless":
         return read_lockless(tr, info)
     if kind == "structured":
-        from crashd.vmcore.logbuf import read_structured
-
         return read_structured(tr, info)
     if kind == "legacy":
-        from crashd.vmcore.logbuf import read_legacy
-
         return read_legacy(tr, info)
     raise NoPrintkInfo("no printk information in VMCOREINFO (no SYMBOL(prb) or SYMBOL(log_buf))")
-
-
-def need_key(info: VmcoreInfo, getter: str, name: str) -> int:
-    """``info.<getter>(name)``, or NoPrintkInfo naming the missing key (e.g. ``SIZE(prb_desc)``)."""
-    v = getattr(info, getter)(name)
-    if v is None:
-        raise NoPrintkInfo(f"VMCOREINFO lacks {getter.upper()}({name}) needed to read the printk ring")
-    return int(v)
 
 
 def locate_text(begin: int, nxt: int, size_bits: int, word: int) -> tuple[int, int] | None | str:
@@ -307,11 +265,3 @@ def _cstr(buf: bytes, off: int, length: int) -> str:
 
 def _hit(missing: list[tuple[int, int, str]], off: int, size: int) -> bool:
     return any(s < off + size and off < e for s, e, _ in missing)
-
-
-def read_named(tr: Translator, va: int, size: int, what: str) -> bytes:
-    """A whole kernel array; a failure names the array (what a person needs to know)."""
-    try:
-        return tr.read_virt(va, size)
-    except VmcoreError as exc:
-        raise VmcoreError(f"cannot read the printk {what} at {va:#x}: {exc}") from exc

@@ -5,6 +5,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
+__all__ = ["CpuState", "parse_prstatus"]
+
 EM_386, EM_ARM, EM_X86_64, EM_AARCH64 = 3, 40, 62, 183
 
 # machine -> (pid offset, pc offset, sp offset, word format, user-mode test description size)

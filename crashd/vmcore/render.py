@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from crashd.vmcore.printk import LogRecord
+from crashd.vmcore.record import LogRecord
+
+__all__ = ["escape", "render", "timestamp"]
 
 _UNSAFE = re.compile(rb"[^\x20-\x7e\t\n\x0b\x0c\r]")
 

@@ -17,6 +17,8 @@ from crashd.vmcore.memory import MemoryError_, NotMapped, PhysMemory
 from crashd.vmcore.prstatus import EM_AARCH64, EM_ARM, EM_X86_64
 from crashd.vmcore.vmcoreinfo import VmcoreInfo
 
+__all__ = ["START_KERNEL_MAP", "Translator", "U64", "X86_ADDR_MASK", "read_phys_partial"]
+
 U64 = (1 << 64) - 1
 START_KERNEL_MAP = 0xFFFF_FFFF_8000_0000
 X86_ADDR_MASK = 0x000F_FFFF_FFFF_F000

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
+__all__ = ["U64", "VmcoreInfo"]
+
 U64 = (1 << 64) - 1
 
 

@@ -7,7 +7,8 @@ import struct
 import pytest
 
 from crashd.vmcore.elf import parse_notes
-from crashd.vmcore.printk import LogRecord, locate_text
+from crashd.vmcore.printk import locate_text
+from crashd.vmcore.record import LogRecord
 from crashd.vmcore.render import escape, render, timestamp
 from crashd.vmcore.vmcoreinfo import VmcoreInfo
 from tests.vmcore_builder import note
