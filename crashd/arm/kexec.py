@@ -4,16 +4,23 @@ Everything here is argv: the command line becomes one ``--append=`` element and
 paths are separate elements, run through the :class:`~crashd.core.tools.ToolRunner`
 seam, never a shell. After a load we do not trust kexec's exit status alone:
 ``/sys/kernel/kexec_crash_loaded`` must read 1.
+
+On arm64 kernels whose /proc/kallsyms lacks ``_text`` (Debian 12's), a kexec_load runs
+through :mod:`crashd.arm.kallsyms_shim`, which shows that one kexec process a copy with
+the line added.
 """
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Iterable
+import sys
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from crashd.arm.kallsyms_shim import with_text
 from crashd.core.cmdline import param_key, split_cmdline
 from crashd.core.errors import CrashdError, ToolError
 from crashd.core.paths import HostPaths
@@ -23,6 +30,28 @@ if TYPE_CHECKING:
     from crashd.arm.bootfiles import BootFiles
     from crashd.core.settings import Config
 
+__all__ = [
+    "ALWAYS_REMOVE",
+    "ArmError",
+    "CAPTURE_UNIT",
+    "KALLSYMS_SHIM",
+    "KEXEC_TIMEOUT",
+    "Kexec",
+    "LoadPlan",
+    "ZIMAGE_DEFAULT_SIZE",
+    "capture_cmdline",
+    "crash_loaded",
+    "crash_size",
+    "is_arm32",
+    "kallsyms_copy",
+    "kallsyms_lacks_text",
+    "load_argv",
+    "make_plan",
+    "plan_for",
+    "read_boot_id",
+    "unload_argv",
+]
+
 CAPTURE_UNIT = "crashd-capture.target"
 # Always dropped from the inherited line: the boot loader's image name means
 # nothing to the capture kernel, and the last two are ours to set.
@@ -31,6 +60,9 @@ ALWAYS_REMOVE = ("BOOT_IMAGE", "systemd.unit", "crashd.boot_id")
 # itself; without --image-size the capture kernel hangs silently (docs/vm-lab.md).
 ZIMAGE_DEFAULT_SIZE = 48 << 20
 KEXEC_TIMEOUT = 120.0  # `kexec -s -p` took up to 3 s under TCG; leave lots of room
+# The private-kallsyms wrapper, run with the interpreter crashd runs under; -I: no
+# PYTHON* variables, no user site, no current directory on sys.path.
+KALLSYMS_SHIM = (sys.executable or "/usr/bin/python3", "-I", "-m", "crashd.arm.kallsyms_shim")
 
 
 class ArmError(CrashdError):
@@ -101,6 +133,8 @@ class LoadPlan:
     cmdline: str
     file_load: bool
     image_size: int | None = None  # bytes; 32-bit ARM zImage only
+    # arm64 kexec_load on a kallsyms without _text: kexec sees a copy that lists it
+    kallsyms_text: bool = False
 
 
 def make_plan(
@@ -113,14 +147,18 @@ def make_plan(
     file_load: bool,
     arch: str,
     image_size: int = 0,
+    kallsyms_lacks_text: bool = False,
 ) -> LoadPlan:
     """Decide the architecture-specific parts: a device tree and ``--image-size``
-    only on 32-bit ARM (arm64 and x86 take the firmware's/kernel's own)."""
+    only on 32-bit ARM (arm64 and x86 take the firmware's/kernel's own); on arm64, a
+    private kallsyms for kexec_load when the kernel's lacks a derivable ``_text``
+    (kexec_file_load does not read kallsyms)."""
     arm32 = is_arm32(arch)
     size = None
     if arm32 and kernel_kind == "zImage":
         size = image_size or ZIMAGE_DEFAULT_SIZE
-    return LoadPlan(kernel, initrd, dtb if arm32 else None, cmdline, file_load, size)
+    text = arch == "aarch64" and not file_load and kallsyms_lacks_text
+    return LoadPlan(kernel, initrd, dtb if arm32 else None, cmdline, file_load, size, text)
 
 
 def load_argv(plan: LoadPlan) -> list[str]:
@@ -168,13 +206,30 @@ def crash_size(paths: HostPaths) -> int | None:
         return None
 
 
+def kallsyms_lacks_text(paths: HostPaths) -> bool:
+    """The running kernel's kallsyms has no ``_text`` but one can be derived from ``_stext``
+    (:func:`crashd.arm.kallsyms_shim.text_address`)."""
+    try:
+        kallsyms = paths.proc("kallsyms").read_text(errors="replace")
+    except OSError:
+        return False
+    return with_text(kallsyms) is not None
+
+
+def kallsyms_copy(paths: HostPaths) -> Path:
+    """Where the copy kexec sees lives while it runs: root's runtime directory, not /tmp."""
+    return paths.state_dir / "kallsyms-text"
+
+
 class Kexec:
     """Loads and unloads the capture kernel through the tool seam."""
 
-    def __init__(self, paths: HostPaths, tools: ToolRunner, timeout: float = KEXEC_TIMEOUT):
+    def __init__(self, paths: HostPaths, tools: ToolRunner, timeout: float = KEXEC_TIMEOUT,
+                 shim: Sequence[str] = KALLSYMS_SHIM):
         self.paths = paths
         self.tools = tools
         self.timeout = timeout
+        self.shim = tuple(shim)
 
     def _run(self, argv: list[str], what: str) -> ToolResult:
         try:
@@ -186,10 +241,38 @@ class Kexec:
             raise ArmError(f"{what} failed (exit {result.returncode}): {detail}", result.stderr, argv)
         return result
 
+    def _write_kallsyms_copy(self) -> Path:
+        """The running kallsyms plus ``_text``, 0600 in a fresh file (never a followed link)."""
+        source = self.paths.proc("kallsyms")
+        try:
+            text = with_text(source.read_text(errors="replace"))
+        except OSError as exc:
+            raise ArmError(f"cannot read {self.paths.unhost(source)}: {exc.strerror or exc}") from exc
+        if text is None:
+            raise ArmError(f"{self.paths.unhost(source)}: no _text and none can be derived from _stext")
+        copy = kallsyms_copy(self.paths)
+        try:
+            copy.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+            copy.unlink(missing_ok=True)
+            fd = os.open(copy, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(text)
+        except OSError as exc:
+            raise ArmError(f"cannot write {self.paths.unhost(copy)}: {exc.strerror or exc}") from exc
+        return copy
+
     def load(self, plan: LoadPlan) -> ToolResult:
         """Load ``plan``, then insist the kernel says a crash kernel is loaded."""
         argv = load_argv(plan)
-        result = self._run(argv, "kexec -p")
+        if plan.kallsyms_text:
+            copy = self._write_kallsyms_copy()
+            try:
+                result = self._run([*self.shim, str(copy), str(self.paths.proc("kallsyms")), "--", *argv],
+                                   "kexec -p (with _text added to kallsyms)")
+            finally:
+                copy.unlink(missing_ok=True)
+        else:
+            result = self._run(argv, "kexec -p")
         if crash_loaded(self.paths) is not True:
             raise ArmError(
                 f"kexec -p exited 0 but {self.paths.unhost(self.paths.kexec_crash_loaded)} is not 1",
@@ -235,4 +318,5 @@ def plan_for(
         file_load=file_load,
         arch=arch,
         image_size=config.arm.image_size,
+        kallsyms_lacks_text=arch == "aarch64" and not file_load and kallsyms_lacks_text(paths),
     )
