@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from crashd.capture import copy as copy_mod
 from crashd.capture import testhooks
@@ -38,7 +38,7 @@ from crashd.capture.dmesg import save_dmesg
 from crashd.capture.layout import Layout, read_layout
 from crashd.capture.progress import Progress
 from crashd.capture.space import Space, StatVfs, mib
-from crashd.capture.spool import CAPTURE_JSON, ELF_DUMP, KDUMP_DUMP, Spool
+from crashd.capture.spool import CAPTURE_JSON, ELF_DUMP, KDUMP_DUMP, CaptureInfo, Spool
 from crashd.core.cmdline import param
 from crashd.core.errors import CrashdError
 from crashd.core.notify import Notifier
@@ -59,7 +59,7 @@ class Outcome:
 
     complete: bool
     directory: Path | None
-    record: dict[str, Any]
+    record: CaptureInfo
     errors: list[str] = field(default_factory=list)
 
 
@@ -87,6 +87,27 @@ def crashed_boot_id(cmdline: str) -> str | None:
         return None
     value = raw.replace("-", "").lower()
     return value if re.fullmatch(r"[0-9a-f]{32}", value) else None
+
+
+def _empty_record() -> CaptureInfo:
+    return {
+        "schema": SCHEMA,
+        "collector": "dmesg-only",
+        "dump_level": None,
+        "compression": None,
+        "dump_file": None,
+        "dmesg": False,
+        "bytes_written": 0,
+        "estimated_size": None,
+        "seconds": 0.0,
+        "started": "",
+        "finished": None,
+        "crashed_boot_id": None,
+        "kernel_release": None,
+        "complete": False,
+        "errors": [],
+        "steps": [],
+    }
 
 
 def _iso(moment: dt.datetime) -> str:
@@ -117,7 +138,7 @@ class Saver:
         self.now = now
         self.mount_deadline = mount_deadline
         self.log = _Log(self.console)
-        self.record: dict[str, Any] = {}
+        self.record: CaptureInfo = _empty_record()
 
     # ------------------------------------------------------------ entry
     def run(self) -> Outcome:
@@ -256,8 +277,9 @@ class Saver:
                 size = spool.adopt(name)
                 seconds = progress.finish(size)
                 self.record.update(
-                    collector="makedumpfile", dump_level=level, compression=codec, dump_file=name, complete=True
+                    {"collector": "makedumpfile", "dump_level": level, "compression": codec, "dump_file": name}
                 )
+                self.record["complete"] = True
                 self.log.step(f"makedumpfile -d {level} ({codec}): {size} bytes in {seconds:.1f} s")
                 return "done"
             # Out of space if it says so, or if the target is full now (its wording
@@ -302,7 +324,7 @@ class Saver:
         finally:
             os.close(out)
         progress.finish(result.size)
-        self.record.update(collector="copy", dump_level=None, compression=None, dump_file=ELF_DUMP)
+        self.record.update({"collector": "copy", "dump_level": None, "compression": None, "dump_file": ELF_DUMP})
         if result.unreadable_pages:
             self.log.error(f"copy: {result.unreadable_pages} blocks of the vmcore could not be read; saved as zeros")
         self.record["complete"] = result.unreadable_pages == 0

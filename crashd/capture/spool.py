@@ -22,10 +22,12 @@ import os
 import re
 import stat
 from pathlib import Path
+from typing import TypedDict
 
 from crashd.core.errors import CrashdError, UnsafePathError
 
-__all__ = ["CAPTURE_JSON", "DMESG_FILE", "ELF_DUMP", "INCOMPLETE", "KDUMP_DUMP", "NAME_RE", "Spool", "stamp"]
+__all__ = [
+    "CaptureInfo","CAPTURE_JSON", "DMESG_FILE", "ELF_DUMP", "INCOMPLETE", "KDUMP_DUMP", "NAME_RE", "Spool", "stamp"]
 
 INCOMPLETE = ".incomplete"
 # The spool contract, shared with ingest (the one import across stages the layout allows).
@@ -34,6 +36,31 @@ DMESG_FILE = "dmesg.txt"
 ELF_DUMP = "vmcore"
 KDUMP_DUMP = "vmcore.kdump"
 CAPTURE_JSON = "capture.json"
+
+
+
+class CaptureInfo(TypedDict):
+    """``capture.json``, schema 1: what one capture did. Written last, so its presence
+    in a published directory means every other file is whole; ``complete`` says
+    whether the *dump* is."""
+
+    schema: int
+    collector: str  # "makedumpfile", "copy" or "dmesg-only"
+    dump_level: int | None
+    compression: str | None
+    dump_file: str | None  # vmcore or vmcore.kdump, when one was kept
+    dmesg: bool  # dmesg.txt was saved
+    bytes_written: int
+    estimated_size: int | None
+    seconds: float
+    started: str  # ISO 8601, UTC
+    finished: str | None
+    crashed_boot_id: str | None  # 32 hex digits, from crashd.boot_id= on the capture command line
+    kernel_release: str | None
+    complete: bool
+    errors: list[str]
+    steps: list[str]
+
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC

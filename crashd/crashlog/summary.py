@@ -17,9 +17,10 @@ import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 __all__ = [
+    "PanicInfo",
     "CrashSummary",
     "KINDS",
     "LogLine",
@@ -106,6 +107,20 @@ _MACHINERY = re.compile(
 SIGNATURE_FRAMES = 5
 
 
+class PanicInfo(TypedDict):
+    """DESIGN's ``panic`` object: the crash as a person reads it."""
+
+    kind: str
+    message: str | None
+    cpu: int | None
+    pid: int | None
+    comm: str | None
+    pc: str | None
+    pc_symbol: str | None
+    taint: str | None
+    call_trace: list[str]
+
+
 @dataclass
 class CrashSummary:
     """One crash as read from its log; ``None`` means the log did not say."""
@@ -126,7 +141,7 @@ class CrashSummary:
     release: str | None = None
     warnings: list[str] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> PanicInfo:
         """DESIGN's ``panic`` object, exactly."""
         return {
             "kind": self.kind,

@@ -48,6 +48,7 @@ from crashd.core.settings import Config
 from crashd.core.tools import ToolRunner
 from crashd.crashlog.summary import CrashSummary, summarize
 from crashd.ingest.pstore import PstoreCrash, PstoreFile, group, scan
+from crashd.ingest.schema import KernelInfo, PstoreSource, RecordMetadata, VmcoreSource
 from crashd.ingest.store import (
     Checkpoint,
     Staging,
@@ -96,11 +97,11 @@ class Capture:
     key: str  # directory name without ".incomplete"
     stamp: str
     interrupted: bool
-    info: dict[str, Any] | None = None  # capture.json, None if missing or unreadable
+    info: dict[str, Any] | None = None  # capture.json as found (untrusted; see CaptureInfo), None if missing or unreadable
     info_problem: str | None = None
     dumps: list[str] = field(default_factory=list)
-    dump_meta: dict[str, Any] | None = None
-    kernel: dict[str, Any] = field(default_factory=dict)
+    dump_meta: VmcoreSource | None = None
+    kernel: KernelInfo = field(default_factory=lambda: KernelInfo(machine=None, page_size=None, release=None, version=None))
     crash_time: int | None = None
     dmesg: str | None = None
     summary: CrashSummary | None = None
@@ -436,7 +437,7 @@ class Ingester:
         cap.complete = bool(not cap.interrupted and info.get("complete") is True and dumps and dump_ok)
 
     def _read_dump(self, cap: Capture, path: Path) -> list[Any] | None:
-        meta: dict[str, Any] = {
+        meta: VmcoreSource = {
             "complete": None,
             "file": stored_name(path.name),
             "format": None,
@@ -453,7 +454,12 @@ class Ingester:
             with open_dump(path) as dump:
                 meta["format"] = getattr(dump, "format", None)
                 meta["complete"] = bool(dump.complete)
-                cap.kernel = {"release": dump.kernel_release, "machine": dump.machine, "page_size": dump.page_size}
+                cap.kernel = {
+                    "release": dump.kernel_release,
+                    "machine": dump.machine,
+                    "page_size": dump.page_size,
+                    "version": None,
+                }
                 cap.crash_time = dump.crash_time
                 if cap.dmesg is None:
                     try:
@@ -545,7 +551,7 @@ class Ingester:
     def _write(self, plan: Plan) -> None:
         staging = Staging(self.store, plan.key, self.checkpoint)
         cap = plan.capture
-        pstore_entries = []
+        pstore_entries: list[PstoreSource] = []
         for crash in plan.pstore:
             for f in crash.files:
                 staging.write_bytes(f"pstore/{f.name.name}", f.raw)
@@ -600,15 +606,15 @@ class Ingester:
         )
         if cap and not kernel.get("release"):
             kernel["release"] = summary.release
-        vm_source = None
+        vm_source: VmcoreSource | None = None
         if cap is not None:
-            vm_source = dict(cap.dump_meta or {"complete": None, "file": None, "format": None, "warnings": []})
+            vm_source = VmcoreSource(**(cap.dump_meta or {"complete": None, "file": None, "format": None, "warnings": []}))
             vm_source["spool"] = cap.key
             if cap.interrupted:
-                vm_source["warnings"] = [*vm_source["warnings"], "capture directory still marked .incomplete"]
+                vm_source["warnings"] = [*vm_source.get("warnings", []), "capture directory still marked .incomplete"]
             if cap.info_problem:
-                vm_source["warnings"] = [*vm_source["warnings"], cap.info_problem]
-        meta = {
+                vm_source["warnings"] = [*vm_source.get("warnings", []), cap.info_problem]
+        meta: RecordMetadata = {
             "schema": SCHEMA,
             "id": ident,
             "kind": plan.kind,

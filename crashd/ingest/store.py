@@ -18,7 +18,7 @@ import os
 import re
 import shutil
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from typing import Any
 from crashd.core.errors import CrashdError, NotFoundError, UnsafePathError
 from crashd.core.fsutil import fsync_dir
 from crashd.core.paths import HostPaths
+from crashd.ingest.schema import FileEntry
 
 __all__ = [
     "Checkpoint",
@@ -223,7 +224,7 @@ class Staging:
 
         self._write_from(name, write)
 
-    def write_json(self, name: str, obj: dict[str, Any]) -> None:
+    def write_json(self, name: str, obj: Mapping[str, object]) -> None:
         self.write_bytes(name, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
 
     def copy_file(self, src: Path, name: str) -> None:
@@ -268,9 +269,9 @@ class Staging:
         fsync_dir(src.parent)
         self.checkpoint(f"removed source of {name}")
 
-    def files(self) -> dict[str, dict[str, Any]]:
+    def files(self) -> dict[str, FileEntry]:
         """``{relative name: {size, sha256}}`` of everything written so far."""
-        out: dict[str, dict[str, Any]] = {}
+        out: dict[str, FileEntry] = {}
         for dirpath, dirnames, filenames in os.walk(self.path):
             for fn in filenames:
                 p = Path(dirpath) / fn
