@@ -1,0 +1,294 @@
+"""Where crash evidence is found: pstore entries, capture directories in the spool, the ledger.
+
+Everything here only reads (and, for an entry an earlier run already stored,
+removes the leftover): what a crash left is evidence, so a source is parsed
+without following symlinks and whatever it lacks is noted, never invented.
+The orchestrator (``crashd.ingest.run``) decides what becomes a record.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from crashd.capture.spool import CAPTURE_JSON, DMESG_FILE, INCOMPLETE
+from crashd.capture.spool import NAME_RE as SPOOL_NAME
+from crashd.core.errors import CrashdError, UnsafePathError
+from crashd.core.fsutil import write_durable
+from crashd.core.paths import HostPaths
+from crashd.core.settings import Config
+from crashd.core.tools import ToolRunner
+from crashd.crashlog.summary import CrashSummary, summarize
+from crashd.ingest.pstore import PstoreFile, scan
+from crashd.ingest.schema import KernelInfo, VmcoreSource
+from crashd.ingest.store import check_not_symlink, list_records, open_source
+
+__all__ = [
+    "Capture",
+    "LAST_BOOT",
+    "LEDGER",
+    "analyse",
+    "archive_dirs",
+    "file_mark",
+    "find_captures",
+    "ingested_marks",
+    "kernel_version",
+    "last_boot",
+    "log",
+    "note_boot",
+    "open_spool",
+    "read_dump",
+    "safe_scan",
+    "stored_name",
+]
+
+log = logging.getLogger(__name__)
+
+LEDGER = ".ledger"
+LAST_BOOT = ".last-boot"
+
+
+@dataclass
+class Capture:
+    """One capture directory in the spool, as the capture kernel left it."""
+
+    path: Path
+    key: str  # directory name without ".incomplete"
+    stamp: str
+    interrupted: bool
+    info: dict[str, Any] | None = None  # capture.json as found (untrusted; see CaptureInfo), None if missing or unreadable
+    info_problem: str | None = None
+    dumps: list[str] = field(default_factory=list)
+    dump_meta: VmcoreSource | None = None
+    kernel: KernelInfo = field(default_factory=lambda: KernelInfo(machine=None, page_size=None, release=None, version=None))
+    crash_time: int | None = None
+    dmesg: str | None = None
+    summary: CrashSummary | None = None
+    complete: bool = False
+
+    @property
+    def crashed_boot_id(self) -> str | None:
+        value = (self.info or {}).get("crashed_boot_id")
+        return value if isinstance(value, str) and re.fullmatch(r"[0-9a-f]{32}", value) else None
+
+
+def stored_name(dump: str) -> str:
+    """``.incomplete`` marks a store temp file, so a dump named so is kept as ``.partial``."""
+    return dump[: -len(".incomplete")] + ".partial" if dump.endswith(".incomplete") else dump
+
+
+def file_mark(f: PstoreFile) -> str:
+    """Ledger name of one pstore file: its name and content (ramoops reuses names)."""
+    return f"pstore-{f.name.name}-{hashlib.sha256(f.raw).hexdigest()[:32]}"
+
+
+def kernel_version(text: str | None) -> str | None:
+    """The ``#1 SMP …`` part of the last ``Linux version`` banner in a log."""
+    if not text:
+        return None
+    found = re.findall(r"Linux version \S+ .*?\) (#\d+.*)$", text, re.MULTILINE)
+    return found[-1].strip() if found else None
+
+
+# ----------------------------------------------------------------- the ledger
+def ingested_marks(paths: HostPaths, store: Path) -> set[str]:
+    """What earlier runs took in: the ledger, plus published records (a run
+    killed between publishing and writing its marks)."""
+    marks: set[str] = set()
+    ledger = store / LEDGER
+    with contextlib.suppress(FileNotFoundError):
+        check_not_symlink(ledger)
+        marks.update(os.listdir(ledger))
+    for rec in list_records(paths):
+        meta = rec.metadata or {}
+        vm = (meta.get("sources") or {}).get("vmcore") or {}
+        if vm.get("spool"):
+            marks.add(f"spool-{vm['spool']}")
+        for name, info in (meta.get("files") or {}).items():
+            if name.startswith("pstore/") and isinstance(info, dict):
+                marks.add(f"pstore-{name[7:]}-{str(info.get('sha256', ''))[:32]}")
+    return marks
+
+
+def last_boot(store: Path) -> tuple[str | None, float | None]:
+    """The boot in which crashd last ran, and when it noted it."""
+    path = store / LAST_BOOT
+    try:
+        fd = open_source(path)
+    except FileNotFoundError:
+        return None, None
+    with os.fdopen(fd) as fh:
+        value = fh.read().strip()
+        mtime = os.fstat(fh.fileno()).st_mtime
+    return (value if re.fullmatch(r"[0-9a-f]{32}", value) else None), mtime
+
+
+def note_boot(paths: HostPaths, store: Path) -> None:
+    try:
+        boot = paths.boot_id.read_text().strip().replace("-", "")
+    except OSError:
+        return
+    write_durable(store, LAST_BOOT, (boot + "\n").encode())
+
+
+# --------------------------------------------------------------------- pstore
+def archive_dirs(archive: Path) -> list[Path]:
+    """systemd-pstore's archive and every directory below it (never through a symlink)."""
+    try:
+        check_not_symlink(archive)
+    except FileNotFoundError:
+        return []
+    out = []
+    for dirpath, dirnames, _files in os.walk(archive):  # os.walk does not follow symlinks
+        dirnames.sort()
+        out.append(Path(dirpath))
+    return out
+
+
+def safe_scan(directory: Path, unsafe: Callable[[UnsafePathError], None]) -> list[PstoreFile]:
+    try:
+        return scan(directory)
+    except UnsafePathError as exc:
+        log.error("%s", exc)
+        unsafe(exc)
+        return []
+
+
+# ---------------------------------------------------------------------- spool
+@contextlib.contextmanager
+def open_spool(paths: HostPaths, config: Config, tools: ToolRunner, problems: list[str]) -> Iterator[Path | None]:
+    """The capture target: a directory, or a device mounted for the run as the capture kernel did."""
+    from crashd.core.target import is_device, open_target
+
+    target = config.capture.target
+    if not is_device(target):
+        yield paths.host(target) if target.startswith("/") else None
+        return
+    with contextlib.ExitStack() as stack:
+        try:
+            opened = stack.enter_context(open_target(target, config.capture.mount_options, paths, tools))
+        except CrashdError as exc:  # pstore is still ingested; the dumps wait for the next run
+            problems.append(str(exc))
+            yield None
+            return
+        yield opened.path
+
+
+def find_captures(spool: Path, unsafe: Callable[[UnsafePathError], None]) -> list[Capture]:
+    """Every capture directory in the spool (entries holding a symlink are refused by name)."""
+    try:
+        check_not_symlink(spool)
+        names = sorted(os.listdir(spool))
+    except FileNotFoundError:
+        return []
+    out = []
+    for name in names:
+        m = SPOOL_NAME.match(name)
+        if not m:
+            continue
+        path = spool / name
+        cap = Capture(path, name.removesuffix(INCOMPLETE), m["stamp"], bool(m["incomplete"]))
+        try:
+            check_not_symlink(path)
+            for entry in os.listdir(path):
+                check_not_symlink(path / entry)
+        except UnsafePathError as exc:
+            log.error("%s", exc)
+            unsafe(exc)
+            continue
+        out.append(cap)
+    return out
+
+
+def analyse(cap: Capture, store: Path) -> None:
+    """Read capture.json, the dump and the log; record what is missing, invent nothing."""
+    staging = store / f".spool-{cap.key}.incomplete"
+    try:
+        fd = open_source(cap.path / CAPTURE_JSON)
+        with os.fdopen(fd, "rb") as fh:
+            info = json.loads(fh.read().decode("utf-8"))
+        cap.info = info if isinstance(info, dict) else None
+        if cap.info is None:
+            cap.info_problem = "capture.json is not a JSON object"
+    except FileNotFoundError:
+        cap.info_problem = "capture.json missing (capture interrupted)"
+    except (ValueError, UnicodeDecodeError) as exc:
+        cap.info_problem = f"capture.json unreadable ({exc.__class__.__name__}): capture interrupted"
+    # A killed earlier run may already have moved the dumps into its staging directory.
+    names = set(os.listdir(cap.path))
+    with contextlib.suppress(FileNotFoundError):
+        names |= {n for n in os.listdir(staging) if not n.endswith(".incomplete")}
+    dumps = sorted(n for n in names if n.startswith("vmcore"))
+    main = (cap.info or {}).get("dump_file")
+    if isinstance(main, str) and main in dumps:
+        dumps.remove(main)
+        dumps.insert(0, main)
+    cap.dumps = dumps
+    spool_dmesg = cap.path / DMESG_FILE
+    if spool_dmesg.is_file():
+        fd = open_source(spool_dmesg)
+        with os.fdopen(fd, "rb") as fh:
+            cap.dmesg = fh.read().decode("utf-8", "replace") or None
+    cpus = None
+    if dumps:
+        first = stored_name(dumps[0])
+        src = staging / first if (staging / first).is_file() else cap.path / dumps[0]
+        cpus = read_dump(cap, src)
+    cap.summary = summarize(cap.dmesg, cpus) if cap.dmesg else None
+    info = cap.info or {}
+    release = cap.kernel.get("release") or info.get("kernel_release") or (cap.summary and cap.summary.release)
+    cap.kernel = {
+        "machine": cap.kernel.get("machine"),
+        "page_size": cap.kernel.get("page_size"),
+        "release": release or None,
+        "version": kernel_version(cap.dmesg),
+    }
+    dump_ok = cap.dump_meta is None or cap.dump_meta.get("complete") is not False
+    cap.complete = bool(not cap.interrupted and info.get("complete") is True and dumps and dump_ok)
+
+
+def read_dump(cap: Capture, path: Path) -> list[Any] | None:
+    """What the dump itself says (kernel, crash time, log, CPUs); its problems become warnings."""
+    meta: VmcoreSource = {
+        "complete": None,
+        "file": stored_name(path.name),
+        "format": None,
+        "spool": cap.key,
+        "warnings": [],
+    }
+    cap.dump_meta = meta
+    try:
+        from crashd.vmcore import open_dump
+    except ImportError as exc:  # the reader is optional for ingest: the dump is kept regardless
+        meta["warnings"].append(f"vmcore reader unavailable: {exc}")
+        return None
+    try:
+        with open_dump(path) as dump:
+            meta["format"] = getattr(dump, "format", None)
+            meta["complete"] = bool(dump.complete)
+            cap.kernel = {
+                "release": dump.kernel_release,
+                "machine": dump.machine,
+                "page_size": dump.page_size,
+                "version": None,
+            }
+            cap.crash_time = dump.crash_time
+            if cap.dmesg is None:
+                try:
+                    cap.dmesg = dump.dmesg_text() or None
+                except CrashdError as exc:
+                    meta["warnings"].append(f"dmesg unavailable: {exc}")
+            meta["warnings"].extend(dump.warnings)
+            return list(dump.cpus)
+    except CrashdError as exc:
+        meta["warnings"].append(str(exc))
+        meta["complete"] = False
+    return None
