@@ -6,9 +6,12 @@ units/ but forgotten in a package, or a version bumped in one place only, in the
 
 from __future__ import annotations
 
+import ast
+import configparser
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -44,3 +47,135 @@ def test_rpm_spec_parses() -> None:
                          capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().startswith(f"crashd-{crashd.__version__}-")
+
+
+# ---------------------------------------------------------------- dependencies
+# Every third-party module crashd imports: (pip distribution, Debian/Fedora package). None: not
+# declared there — cramjam has no Debian 12 package; python-snappy is Debian's snappy fallback,
+# pip users get snappy through cramjam.
+THIRD_PARTY = {
+    "pyudev": ("pyudev", "python3-pyudev"),
+    "lzo": ("python-lzo", "python3-lzo"),
+    "zstandard": ("zstandard", "python3-zstandard"),
+    "cramjam": ("cramjam", None),
+    "snappy": (None, "python3-snappy"),
+}
+
+
+def _catches_import_error(node: ast.Try) -> bool:
+    names = set()
+    for h in node.handlers:
+        for t in (h.type.elts if isinstance(h.type, ast.Tuple) else [h.type]) if h.type else []:
+            if isinstance(t, ast.Name):
+                names.add(t.id)
+    return bool(names & {"ImportError", "ModuleNotFoundError"})
+
+
+def scan_imports() -> tuple[set[str], set[str]]:
+    """(required, optional) third-party top-level modules imported by crashd/: an import inside a
+    ``try`` that catches ImportError is optional, every other one is required."""
+    required: set[str] = set()
+    optional: set[str] = set()
+
+    def visit(node: ast.AST, guarded: bool) -> None:
+        if isinstance(node, ast.Try):
+            inner = guarded or _catches_import_error(node)
+            for child in node.body:
+                visit(child, inner)
+            for child in [*node.handlers, *node.orelse, *node.finalbody]:
+                visit(child, guarded)
+            return
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+        for name in names:
+            top = name.split(".")[0]
+            if top != "crashd" and top not in sys.stdlib_module_names and top != "__future__":
+                (optional if guarded else required).add(top)
+        for child in ast.iter_child_nodes(node):
+            visit(child, guarded)
+
+    for path in sorted((REPO / "crashd").rglob("*.py")):
+        visit(ast.parse(path.read_text(), str(path)), False)
+    return required, optional - required
+
+
+def _setup_cfg() -> configparser.ConfigParser:
+    cfg = configparser.ConfigParser()
+    cfg.read(REPO / "setup.cfg")
+    return cfg
+
+
+def _req_names(text: str) -> set[str]:
+    return {re.split(r"[\s<>=!~;\[]", line.strip(), maxsplit=1)[0] for line in text.splitlines() if line.strip()}
+
+
+def _control_field(field: str) -> set[str]:
+    text = (REPO / "packaging/debian/control").read_text()
+    binary = text.split("\nPackage: crashd\n", 1)[1]
+    m = re.search(rf"^{field}:(.*(?:\n[ \t].*)*)", binary, re.M)
+    return {re.split(r"[\s(]", p.strip(), maxsplit=1)[0] for p in (m.group(1) if m else "").split(",") if p.strip()}
+
+
+def _spec_field(field: str) -> set[str]:
+    spec = (REPO / "packaging/rpm/crashd.spec").read_text()
+    return {m.split()[0] for m in re.findall(rf"^{field}:\s+(.*)$", spec, re.M)}
+
+
+def _python3(pkgs: set[str]) -> set[str]:
+    return {p for p in pkgs if p.startswith("python3-")}
+
+
+def test_every_third_party_import_is_known() -> None:
+    required, optional = scan_imports()
+    assert required == {"pyudev"}
+    assert required | optional <= set(THIRD_PARTY), "add the new import to THIRD_PARTY and to the README table"
+
+
+def test_pip_declares_exactly_what_is_imported() -> None:
+    required, optional = scan_imports()
+    cfg = _setup_cfg()
+    assert _req_names(cfg["options"]["install_requires"]) == {THIRD_PARTY[m][0] for m in required}
+    codecs = _req_names(cfg["options.extras_require"]["codecs"])
+    assert codecs == {THIRD_PARTY[m][0] for m in optional if THIRD_PARTY[m][0]}
+
+
+def test_debian_and_rpm_declare_exactly_what_is_imported() -> None:
+    required, optional = scan_imports()
+    want_required = {THIRD_PARTY[m][1] for m in required}
+    want_optional = {THIRD_PARTY[m][1] for m in optional if THIRD_PARTY[m][1]}
+    assert _python3(_control_field("Depends")) == want_required
+    assert _python3(_control_field("Recommends") | _control_field("Suggests")) == want_optional
+    # what crashd writes by default must be readable on a default install
+    assert {"python3-lzo", "python3-zstandard"} <= _control_field("Recommends")
+    assert _python3(_spec_field("Requires")) == want_required
+    assert _python3(_spec_field("Recommends") | _spec_field("Suggests")) == want_optional
+
+
+def _readme_dependencies() -> str:
+    text = (REPO / "README.md").read_text()
+    m = re.search(r"^## Dependencies\n(.*?)(?=^## )", text, re.M | re.S)
+    assert m, "README.md has no '## Dependencies' section"
+    return m.group(1)
+
+
+def test_readme_table_says_what_the_packages_declare() -> None:
+    rows = {}
+    for line in _readme_dependencies().splitlines():
+        cells = [c.strip().strip("`") for c in line.strip().strip("|").split("|")]
+        if line.startswith("|") and len(cells) > 3 and not set(cells[0]) <= {"-", " "}:
+            rows[cells[0]] = cells
+    header = rows.pop("Dependency")
+    debian = header.index("Debian")
+    declared = {**dict.fromkeys(_python3(_control_field("Depends")), "Depends"),
+                **dict.fromkeys(_python3(_control_field("Recommends")), "Recommends"),
+                **dict.fromkeys(_python3(_control_field("Suggests")), "Suggests")}
+    in_table = {}
+    for cells in rows.values():
+        for name in re.findall(r"python3-[a-z0-9-]+", cells[debian]):
+            in_table[name] = cells[debian].split()[-1]
+    assert in_table == declared
+    for module in THIRD_PARTY:
+        assert any(module in name for name in rows), f"{module} missing from the README table"
