@@ -179,3 +179,45 @@ def test_readme_table_says_what_the_packages_declare() -> None:
     assert in_table == declared
     for module in THIRD_PARTY:
         assert any(module in name for name in rows), f"{module} missing from the README table"
+
+
+# ---------------------------------------------------------------- documentation and maintainer scripts
+README_DOC = "file:/usr/share/doc/crashd/README.md"
+
+
+def test_packages_ship_the_readme_the_units_point_at() -> None:
+    docs = (REPO / "packaging/debian/crashd.docs").read_text().split()
+    assert "README.md" in docs  # dh_installdocs: /usr/share/doc/crashd/README.md
+    assert re.search(r"^%doc README\.md$", (REPO / "packaging/rpm/crashd.spec").read_text(), re.M)
+    for unit in sorted(p for p in (REPO / "units").iterdir() if p.suffix in (".service", ".target")):
+        documentation = " ".join(re.findall(r"^Documentation=(.*)$", unit.read_text(), re.M)).split()
+        assert README_DOC in documentation, unit.name
+        assert "man:crashd(8)" in documentation, unit.name
+
+
+def _install_key(unit: str, key: str) -> list[str]:
+    text = (REPO / "units" / unit).read_text()
+    section = text.split("[Install]", 1)[1] if "[Install]" in text else ""
+    return [v for line in re.findall(rf"^{key}=(.*)$", section, re.M) for v in line.split()]
+
+
+def test_each_unit_gets_one_set_of_maintainer_snippets() -> None:
+    """dh_installsystemd also processes every unit named in Also= (unless --no-also): a unit listed
+    in its own call and reached through Also= would be enabled twice and started by the wrong call."""
+    rules = (REPO / "packaging/debian/rules").read_text()
+    processed: list[str] = []
+    for line in re.findall(r"^\tdh_installsystemd (.*)$", rules, re.M):
+        words = line.split()
+        units = [w for w in words if not w.startswith("-")]
+        processed += units
+        if "--no-also" not in words:
+            processed += [a for u in units for a in _install_key(u, "Also")]
+    assert sorted(processed) == sorted(set(processed)), processed
+    services = {p.name for p in (REPO / "units").iterdir() if p.suffix in (".service", ".target")}
+    assert set(processed) == services
+
+
+def test_debian_readme_stays_uncompressed() -> None:
+    """dh_compress would ship README.md.gz and leave every unit's Documentation= link dangling."""
+    rules = (REPO / "packaging/debian/rules").read_text()
+    assert re.search(r"^\tdh_compress .*-X ?README\.md", rules, re.M)
