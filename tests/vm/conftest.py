@@ -53,7 +53,7 @@ def lab() -> Iterator[Lab]:
     root = _session_dir()
     lab = Lab(root)
     deb = build_deb(root / "deb")
-    lab.prepare(deb)
+    lab.prepare(deb, eager=False)  # each image (x86_64, armhf, arm64) when a test first needs it
     _LABS.append(lab)
     yield lab
 

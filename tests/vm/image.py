@@ -5,8 +5,10 @@ Two layers, so that a re-run only pays for what changed:
 * the **base** root file system (everything except crashd): mmdebstrap, minbase + systemd +
   the kernel + crashd's runtime dependencies, initramfs rebuilt with ``MODULES=list``
   (vm-lab.md pitfall 3), serial getty masked (pitfall 2). Stored as a tarball under
-  ``$CRASHD_VM_CACHE`` (default ``/var/cache/crashd-vm``) in a directory named by a hash of the
-  package list and of the customize script, so changing either rebuilds it and nothing else does.
+  ``$CRASHD_VM_CACHE`` (default ``/var/cache/crashd-vm``) in a directory named by the
+  architecture and a hash of every input (package list, hooks, the host's apt sources and
+  options), so changing any of them rebuilds it and nothing else does. One base per guest
+  architecture (amd64, armhf, arm64); the foreign ones are built under qemu-user.
 * the **session** image: the base unpacked into a temporary tree, the freshly built crashd .deb
   installed inside it by apt, the test driver (``guest/``) copied in, then a raw ext4 image made
   with ``mkfs.ext4 -d`` (no loop mount, no privileges beyond owning the files).
@@ -15,7 +17,7 @@ Each scenario works on a sparse copy of the session image; files are put in and 
 ``debugfs`` so that nothing has to be mounted.
 
 Run as a script to build (or reuse) the base and print where it is:
-``python3 -m tests.vm.image [--deb crashd.deb --out DIR]``.
+``python3 -m tests.vm.image [--arch armhf] [--deb crashd.deb --out DIR]``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -36,33 +39,59 @@ HERE = Path(__file__).resolve().parent
 GUEST_FILES = HERE / "guest"
 
 SUITE = "bookworm"
-MIRRORS = (
-    "deb http://deb.debian.org/debian bookworm main",
-    "deb http://deb.debian.org/debian bookworm-updates main",
-    "deb http://deb.debian.org/debian-security bookworm-security main",
-)
 
-# Everything the guest needs except crashd itself. crashd's runtime dependencies are here so
-# that installing the .deb later needs no network.
+
+@dataclass(frozen=True)
+class Arch:
+    """What differs between the guest architectures, from the base image to the QEMU machine."""
+
+    name: str  # Debian architecture (mmdebstrap --arch)
+    kernel_package: str
+    initrd_modules: tuple[str, ...]  # the disk driver stack the initramfs needs to find /
+    console: str
+
+
+# On QEMU's -M virt the disk is virtio-mmio (virtio-blk-device), on -M pc it is virtio-pci.
+ARCHES = {
+    "amd64": Arch("amd64", "linux-image-amd64", ("virtio_pci", "virtio_blk", "ext4"), "ttyS0"),
+    "armhf": Arch("armhf", "linux-image-armmp", ("virtio_mmio", "virtio_blk", "ext4"), "ttyAMA0"),
+    "arm64": Arch("arm64", "linux-image-arm64", ("virtio_mmio", "virtio_blk", "ext4"), "ttyAMA0"),
+}
+
+# Everything the guest needs except crashd itself and the kernel (Arch.kernel_package). crashd's
+# runtime dependencies are here so that installing the .deb later needs no network.
 BASE_PACKAGES = (
     "systemd",
     "systemd-sysv",
     "udev",
     "kmod",
     "dbus",
-    "linux-image-amd64",
     "initramfs-tools",
     "kexec-tools",
     "makedumpfile",
     "e2fsprogs",
     "procps",
     "python3",
-    "python3-pystemd",
-    "python3-pyelftools",
     "python3-pyudev",
     "python3-zstandard",
     "python3-lzo",
 )
+
+
+def initramfs_hook(arch: Arch) -> str:
+    """An essential hook: the initramfs module list, written before the kernel package is
+    configured so that its postinst builds the initrd once, and small.
+
+    pitfall 3: MODULES=dep fails in a chroot; the default MODULES=most makes a 25 MB initrd
+    (13.5 min under qemu-user on armhf) that does not fit a small crashkernel reservation.
+    """
+    modules = "\\n".join(arch.initrd_modules)
+    return (
+        'mkdir -p "$1/etc/initramfs-tools/conf.d"; '
+        'printf "MODULES=list\\n" > "$1/etc/initramfs-tools/conf.d/crashd-vm"; '
+        f'printf "{modules}\\n" > "$1/etc/initramfs-tools/modules"'
+    )
+
 
 # Only what makes the image bootable under QEMU and quiet on the serial console. Written as
 # shell because mmdebstrap runs hooks through sh with the root directory as "$1".
@@ -76,18 +105,14 @@ printf '/dev/vda / ext4 rw,errors=remount-ro 0 1\n' > "$root/etc/fstab"
 # directory, which journalctl reads without --merge.
 echo 5c1b0d9f3e2a4c6b8d7e9f0a1b2c3d4e > "$root/etc/machine-id"
 mkdir -p "$root/var/log/journal"
-# pitfall 2: a getty on ttyS0 swallows service output written to the console.
+# pitfall 2: a getty on the serial console swallows service output written to it.
 ln -sf /dev/null "$root/etc/systemd/system/serial-getty@ttyS0.service"
+ln -sf /dev/null "$root/etc/systemd/system/serial-getty@ttyAMA0.service"
 ln -sf /dev/null "$root/etc/systemd/system/getty@tty1.service"
 for t in apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer e2scrub_reap.service fstrim.timer; do
   ln -sf /dev/null "$root/etc/systemd/system/$t"
 done
 passwd --root "$root" -d root
-# pitfall 3: MODULES=dep fails in a chroot; a short explicit list also keeps the initrd small,
-# which matters inside a small crashkernel reservation.
-printf 'MODULES=list\n' > "$root/etc/initramfs-tools/conf.d/crashd-vm"
-printf 'virtio_pci\nvirtio_blk\next4\n' > "$root/etc/initramfs-tools/modules"
-chroot "$root" update-initramfs -u -k all
 """
 
 
@@ -97,6 +122,33 @@ def _log(msg: str) -> None:
 
 def cache_root() -> Path:
     return Path(os.environ.get("CRASHD_VM_CACHE", "/var/cache/crashd-vm"))
+
+
+def host_apt_sources(etc_apt: Path = Path("/etc/apt")) -> list[Path]:
+    """The host's enabled apt source files, in apt's order (sources.list, then sources.list.d
+    by name). mmdebstrap pastes each given file into the guest's sources, so the guest uses the
+    host's mirrors (a local mirror, a snapshot, a proxying cache) and no host name is written here.
+    """
+    files = [etc_apt / "sources.list"] if (etc_apt / "sources.list").is_file() else []
+    parts = etc_apt / "sources.list.d"
+    if parts.is_dir():
+        files += sorted(p for p in parts.iterdir() if p.suffix in (".list", ".sources") and p.is_file())
+    found = [p for p in files if p.read_text(errors="replace").strip()]
+    if not found:
+        raise RuntimeError(f"no apt sources under {etc_apt}: the VM images are built from the host's apt sources")
+    return found
+
+
+# Host apt settings that decide whether a download works at all: a proxy, and a snapshot
+# mirror's expired Release files. mmdebstrap runs apt with its own configuration, not the host's.
+_HOST_APT_OPTION = re.compile(r'^Acquire::((https?|ftp)::Proxy(::\S+)?|Check-Valid-Until|Check-Date) ')
+
+
+def host_apt_options(dump: str | None = None) -> list[str]:
+    """``apt-config dump`` lines of the host for :data:`_HOST_APT_OPTION`, as ``--aptopt`` values."""
+    if dump is None:
+        dump = subprocess.run(["apt-config", "dump"], check=True, capture_output=True, text=True).stdout
+    return [line for line in dump.splitlines() if _HOST_APT_OPTION.match(line)]
 
 
 def late_install(packages: tuple[str, ...]) -> str:
@@ -114,13 +166,31 @@ def late_install(packages: tuple[str, ...]) -> str:
     )
 
 
-def base_key(packages: tuple[str, ...] = BASE_PACKAGES, late: tuple[str, ...] = ()) -> str:
-    """Hash of everything that shapes the base (packages, suite, mirrors, customize script).
+def base_packages(arch: Arch, packages: tuple[str, ...] = BASE_PACKAGES) -> tuple[str, ...]:
+    return (*packages, arch.kernel_package)
+
+
+def base_key(
+    arch: Arch,
+    packages: tuple[str, ...] = BASE_PACKAGES,
+    late: tuple[str, ...] = (),
+    *,
+    sources: tuple[str, ...] | None = None,
+    apt_options: tuple[str, ...] | None = None,
+) -> str:
+    """Hash of everything that shapes the base: suite, architecture, packages, hooks, and the
+    host's apt sources and options (their content: a new mirror or snapshot rebuilds it).
 
     Not the whole of this file: editing the session layer must not rebuild the base.
     """
+    if sources is None:
+        sources = tuple(p.read_text(errors="replace") for p in host_apt_sources())
+    if apt_options is None:
+        apt_options = tuple(host_apt_options())
     h = hashlib.sha256()
-    for part in (SUITE, *MIRRORS, *sorted(packages), CUSTOMIZE):
+    parts = (SUITE, arch.name, *sorted(base_packages(arch, packages)), initramfs_hook(arch), CUSTOMIZE,
+             *sources, *apt_options)
+    for part in parts:
         h.update(part.encode() + b"\0")
     if late:
         h.update(late_install(late).encode() + b"\0")
@@ -131,13 +201,19 @@ def _run(argv: list[str], **kw: object) -> None:
     subprocess.run(argv, check=True, **kw)  # type: ignore[call-overload]
 
 
-def build_base(packages: tuple[str, ...] = BASE_PACKAGES, *, late: tuple[str, ...] = (),
-               force: bool = False) -> Path:
-    """Return the cached base rootfs tarball, building it with mmdebstrap when missing.
+def build_base(
+    packages: tuple[str, ...] = BASE_PACKAGES,
+    *,
+    arch: Arch = ARCHES["amd64"],
+    late: tuple[str, ...] = (),
+    force: bool = False,
+) -> Path:
+    """Return the cached base rootfs tarball of ``arch``, building it with mmdebstrap when missing.
 
-    ``late``: packages installed after the customize script (see :func:`late_install`).
+    ``late``: packages installed after the customize script (see :func:`late_install`). A
+    foreign ``arch`` runs its maintainer scripts under qemu-user (binfmt_misc, tests/run).
     """
-    out_dir = cache_root() / base_key(packages, late)
+    out_dir = cache_root() / f"{arch.name}-{base_key(arch, packages, late)}"
     tarball = out_dir / "base.tar"
     if tarball.is_file() and not force:
         _log(f"base image cached: {tarball}")
@@ -145,22 +221,26 @@ def build_base(packages: tuple[str, ...] = BASE_PACKAGES, *, late: tuple[str, ..
     out_dir.mkdir(parents=True, exist_ok=True)
     partial = out_dir / "base.tar.partial"
     start = time.monotonic()
-    _log(f"building base image with mmdebstrap ({len(packages)} packages); takes a few minutes")
+    pkgs = base_packages(arch, packages)
+    _log(f"building the {arch.name} base image with mmdebstrap ({len(pkgs)} packages); takes a few minutes")
     argv = [
         "mmdebstrap",
         "--variant=minbase",
         "--mode=root",
         "--format=tar",
-        "--include=" + ",".join(packages),
+        f"--architectures={arch.name}",
+        "--include=" + ",".join(pkgs),
+        *(f"--aptopt={opt}" for opt in host_apt_options()),
+        "--essential-hook=" + initramfs_hook(arch),
         "--customize-hook=" + CUSTOMIZE,
         *(["--customize-hook=" + late_install(late)] if late else []),
         SUITE,
         str(partial),
-        *MIRRORS,
+        *(str(p) for p in host_apt_sources()),
     ]
     _run(argv)
     os.replace(partial, tarball)
-    _log(f"base image built in {time.monotonic() - start:.0f} s: {tarball}")
+    _log(f"{arch.name} base image built in {time.monotonic() - start:.0f} s: {tarball}")
     return tarball
 
 
@@ -172,11 +252,12 @@ class GuestImage:
     kernel: Path
     initrd: Path
     release: str
+    arch: Arch = ARCHES["amd64"]
 
     def copy(self, dest: Path) -> GuestImage:
         """A sparse copy for one scenario (kernel and initrd are read-only, so shared)."""
         _run(["cp", "--sparse=always", str(self.disk), str(dest)])
-        return GuestImage(dest, self.kernel, self.initrd, self.release)
+        return GuestImage(dest, self.kernel, self.initrd, self.release, self.arch)
 
 
 def _install_deb(tree: Path, deb: Path) -> None:
@@ -184,12 +265,14 @@ def _install_deb(tree: Path, deb: Path) -> None:
     target = tree / "tmp" / "crashd.deb"
     shutil.copyfile(deb, target)
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    _run(
-        ["chroot", str(tree), "apt-get", "install", "-y", "-q",
-         "/tmp/crashd.deb"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-    )
+    install = ["chroot", str(tree), "apt-get", "install", "-y", "-q", "/tmp/crashd.deb"]
+    res = subprocess.run(install, env=env, capture_output=True, text=True)
+    if res.returncode != 0:
+        # A dependency the base does not hold (the .deb's list changed): fetch it from the
+        # host's apt sources, as a user's apt would, rather than fail the whole session.
+        _log(f"crashd.deb needs packages the base lacks; apt-get update in the guest tree:\n{res.stdout[-1500:]}")
+        _run(["chroot", str(tree), "apt-get", "update", "-q"], env=env, stdout=subprocess.DEVNULL)
+        _run(install, env=env, stdout=subprocess.DEVNULL)
     target.unlink()
 
 
@@ -209,9 +292,10 @@ def _install_driver(tree: Path) -> None:
     (tree / "var/lib/crashd-vmtest").mkdir(parents=True, exist_ok=True)
 
 
-def build_image(out: Path, deb: Path | None, *, size: str = "3G", base: Path | None = None) -> GuestImage:
+def build_image(out: Path, deb: Path | None, *, size: str = "3G", base: Path | None = None,
+                arch: Arch = ARCHES["amd64"]) -> GuestImage:
     """Unpack the base, install crashd (when ``deb`` is given) and the driver, make ``out/disk.img``."""
-    base = base or build_base()
+    base = base or build_base(arch=arch)
     out.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="crashd-vm-tree-", dir=out) as tmp:
@@ -234,7 +318,7 @@ def build_image(out: Path, deb: Path | None, *, size: str = "3G", base: Path | N
         disk.unlink(missing_ok=True)
         _run(["mkfs.ext4", "-q", "-F", "-L", "crashd-vm", "-d", str(tree), str(disk), size])
     _log(f"session image ready in {time.monotonic() - start:.0f} s: {disk} ({release})")
-    return GuestImage(disk, kernel, initrd, release)
+    return GuestImage(disk, kernel, initrd, release, arch)
 
 
 def debugfs(disk: Path, request: str, *, write: bool = False) -> str:
@@ -280,11 +364,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--deb", type=Path, help="crashd .deb to install (default: base image only)")
     parser.add_argument("--out", type=Path, help="make a session image in this directory")
     parser.add_argument("--force", action="store_true", help="rebuild the base even when cached")
+    parser.add_argument("--arch", choices=sorted(ARCHES), default="amd64", help="guest architecture")
     args = parser.parse_args(argv)
-    base = build_base(force=args.force)
+    arch = ARCHES[args.arch]
+    base = build_base(arch=arch, force=args.force)
     print(base)
     if args.out:
-        img = build_image(args.out, args.deb, base=base)
+        img = build_image(args.out, args.deb, base=base, arch=arch)
         print(img.disk, img.kernel, img.initrd)
     return 0
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.vm.image import GuestImage, build_base, build_image, put_files, read_tree
+from tests.vm.image import ARCHES, GuestImage, build_base, build_image, put_files, read_tree
 from tests.vm.qemu import Guest, Line
 
 REPO = Path(__file__).resolve().parents[2]
@@ -96,18 +96,37 @@ class Lab:
     """One test session's images and scenario runs."""
 
     root: Path
-    image: GuestImage | None = None
+    image: GuestImage | None = None  # the x86_64 (amd64) session image
     timings: dict[str, float] = field(default_factory=dict)
     figures: list[str] = field(default_factory=list)
+    deb: Path | None = None
+    arch_images: dict[str, GuestImage] = field(default_factory=dict)
 
-    def prepare(self, deb: Path | None) -> GuestImage:
+    def prepare(self, deb: Path | None, *, eager: bool = True) -> None:
+        """The .deb every guest installs (Architecture: all); with ``eager``, the x86_64 session
+        image now (otherwise on first use, so that a run of only the ARM tests never builds it)."""
+        self.deb = deb
+        if eager:
+            self.image_for("amd64")
+
+    def image_for(self, arch: str) -> GuestImage:
+        """The session image of one guest architecture, built (and its base) on first use."""
+        if arch in self.arch_images:
+            return self.arch_images[arch]
+        if arch == "amd64" and self.image is not None:  # set by hand (tests/vm/probe)
+            return self.image
+        suffix = "" if arch == "amd64" else f" ({arch})"
         t0 = time.monotonic()
-        base = build_base()
-        self.timings["base image (cached or built)"] = time.monotonic() - t0
+        base = build_base(arch=ARCHES[arch])
+        self.timings[f"base image{suffix} (cached or built)"] = time.monotonic() - t0
         t1 = time.monotonic()
-        self.image = build_image(self.root / "image", deb, base=base)
-        self.timings["session image (.deb installed)"] = time.monotonic() - t1
-        return self.image
+        out = self.root / ("image" if arch == "amd64" else f"image-{arch}")
+        image = build_image(out, self.deb, base=base, arch=ARCHES[arch])
+        self.timings[f"session image{suffix} (.deb installed)"] = time.monotonic() - t1
+        self.arch_images[arch] = image
+        if arch == "amd64":
+            self.image = image
+        return image
 
     def scenario(
         self,
@@ -117,8 +136,7 @@ class Lab:
         image: GuestImage | None = None,
     ) -> GuestImage:
         """A fresh copy of the session image (or ``image``) set up for one scenario."""
-        source = image or self.image
-        assert source is not None, "prepare() first"
+        source = image or self.image or self.image_for("amd64")
         d = self.root / name
         if d.exists():
             shutil.rmtree(d)
@@ -192,14 +210,21 @@ class Run:
         return self.lab.outcome(self.name, self.img)
 
 
-def kdump_cmdline(crashkernel: str) -> str:
-    return f"root=/dev/vda rw console=ttyS0 panic=5 crashkernel={crashkernel}"
+def kdump_cmdline(crashkernel: str, console: str = "ttyS0") -> str:
+    return f"root=/dev/vda rw console={console} panic=5 crashkernel={crashkernel}"
 
 
-def start_kdump(lab: Lab, name: str, crashkernel: str = "256M", files: Mapping[str, str] | None = None) -> Run:
+def start_kdump(
+    lab: Lab,
+    name: str,
+    crashkernel: str = "256M",
+    files: Mapping[str, str] | None = None,
+    *,
+    arch: str = "amd64",
+) -> Run:
     """Boot a guest that waits until crashd says armed, then crashes with sysrq-c."""
-    img = lab.scenario(name, {"SCENARIO": "kdump", "MAX_BOOTS": "2"}, files)
-    guest = lab.guest(name, img, kdump_cmdline(crashkernel)).start()
+    img = lab.scenario(name, {"SCENARIO": "kdump", "MAX_BOOTS": "2"}, files, image=lab.image_for(arch))
+    guest = lab.guest(name, img, kdump_cmdline(crashkernel, img.arch.console)).start()
     return Run(lab, name, img, guest)
 
 

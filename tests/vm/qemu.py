@@ -6,7 +6,8 @@ keeps it in memory, and appends it to a log file, so a test can *await* a consol
 (``wait_for``) instead of sleeping, and a failure can show the tail of the log.
 
 TCG only by default: vm-lab.md found that /dev/kvm here cannot run a stock kernel.
-``CRASHD_VM_ACCEL=kvm`` overrides it on machines where KVM works.
+``CRASHD_VM_ACCEL=kvm`` overrides it for x86 guests on machines where KVM works; the ARM
+guests (``qemu-system-arm``/``-aarch64 -M virt``) are always emulated.
 """
 
 from __future__ import annotations
@@ -22,8 +23,30 @@ from pathlib import Path
 
 from tests.vm.image import GuestImage
 
-DEFAULT_CMDLINE = "root=/dev/vda rw console=ttyS0 panic=5"
 TAIL_LINES = int(os.environ.get("CRASHD_VM_TAIL", "60"))
+
+
+def machine_argv(arch: str) -> list[str]:
+    """The QEMU binary and machine per Debian architecture (vm-lab.md, ARM guests).
+
+    armhf: ``highmem=off`` because the armmp kernel without LPAE cannot use memory above 4 GiB
+    of the virt machine's map; 1 GiB shows up as 768 MiB of lowmem.
+    """
+    if arch == "amd64":
+        accel = os.environ.get("CRASHD_VM_ACCEL", "tcg")
+        return ["qemu-system-x86_64", "-accel", accel, "-cpu", "max" if accel == "tcg" else "host", "-M", "pc"]
+    if arch == "armhf":
+        return ["qemu-system-arm", "-accel", "tcg", "-M", "virt,highmem=off", "-cpu", "cortex-a15"]
+    if arch == "arm64":
+        return ["qemu-system-aarch64", "-accel", "tcg", "-M", "virt", "-cpu", "cortex-a57"]
+    raise ValueError(f"no QEMU machine for {arch}")
+
+
+def disk_argv(arch: str, disk: Path) -> list[str]:
+    """The disk as /dev/vda: virtio-pci on -M pc, virtio-mmio (virtio-blk-device) on -M virt."""
+    if arch == "amd64":
+        return ["-drive", f"file={disk},format=raw,if=virtio"]
+    return ["-drive", f"file={disk},format=raw,if=none,id=d0", "-device", "virtio-blk-device,drive=d0"]
 
 
 class VmError(AssertionError):
@@ -56,19 +79,15 @@ class Guest:
 
     # -- lifecycle -------------------------------------------------------------------------
     def argv(self) -> list[str]:
-        accel = os.environ.get("CRASHD_VM_ACCEL", "tcg")
         return [
-            "qemu-system-x86_64",
-            "-accel", accel,
-            "-cpu", "max" if accel == "tcg" else "host",
-            "-M", "pc",
+            *machine_argv(self.image.arch.name),
             "-m", str(self.memory_mb),
             "-smp", str(self.cpus),
             "-display", "none",
             "-monitor", "none",
             "-serial", "stdio",
             "-nic", "none",
-            "-drive", f"file={self.image.disk},format=raw,if=virtio",
+            *disk_argv(self.image.arch.name, self.image.disk),
             "-kernel", str(self.image.kernel),
             "-initrd", str(self.image.initrd),
             "-append", self.cmdline,

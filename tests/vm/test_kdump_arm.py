@@ -1,0 +1,95 @@
+"""Scenario a on the embedded platforms: 32-bit ARM (armhf: zImage, the running device tree,
+kexec_load) and arm64 (Debian's kernel, no CONFIG_KEXEC_FILE and no ``_text`` in kallsyms, so
+kexec_load through crashd.arm.kallsyms_shim). The same crashd .deb (Architecture: all) installed
+with apt, crashd enabled with nothing else configured, sysrq-c, capture, reboot: one complete
+kdump record with the panic line. On arm64 the dump itself is checked: crashd's reader and
+kexec-tools' vmcore-dmesg give byte-identical logs of the same ELF file.
+
+Guests: ``qemu-system-arm -M virt,highmem=off -cpu cortex-a15`` and ``qemu-system-aarch64 -M virt
+-cpu cortex-a57``, 1 GiB, TCG; base images built by mmdebstrap under qemu-user (binfmt_misc).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from crashd.arm.kallsyms_shim import SEGMENT_ALIGN
+from crashd.vmcore.elf import ElfVmcore
+from crashd.vmcore.memory import Source
+from crashd.vmcore.vmcoreinfo import VmcoreInfo
+from tests.vm.lab import Lab, crash_and_capture, start_kdump
+from tests.vm.test_kdump import _assert_one_complete_kdump_record
+from tests.vm.timeline import kdump_cycle
+
+pytestmark = pytest.mark.vm
+
+# Debian architecture -> (QEMU system emulator, binfmt_misc entry for building the base)
+EMULATORS = {"armhf": ("qemu-system-arm", "qemu-arm"), "arm64": ("qemu-system-aarch64", "qemu-aarch64")}
+
+# An ELF dump on arm64, so that kexec-tools' vmcore-dmesg (which reads ELF only) can check
+# crashd's reader on the very file the record holds.
+ELF_DUMP = "[capture]\ncollector = copy\n"
+
+
+def _need(arch: str) -> None:
+    qemu, binfmt = EMULATORS[arch]
+    if shutil.which(qemu) is None:
+        pytest.skip(f"{arch} VM tests need {qemu} (tests/run installs qemu-system-arm)")
+    if not Path("/proc/sys/fs/binfmt_misc", binfmt).exists():
+        pytest.skip(f"{arch} base image needs binfmt_misc with {binfmt} enabled (tests/run does it: "
+                    "qemu-user-static, binfmt-support)")
+
+
+def _arm_kdump(lab: Lab, arch: str, crashkernel: str, files: dict[str, str] | None = None) -> tuple[str, Path]:
+    """Run the cycle; returns the record's name and the scenario's directory."""
+    _need(arch)
+    name = f"kdump-{arch}-{crashkernel}"
+    run = start_kdump(lab, name, crashkernel, files, arch=arch)
+    with run.guest:
+        capture = crash_and_capture(run)
+        run.expect(r"^VMTEST: boot 2 ", 600, after=capture)
+        outcome = run.finish()
+    assert outcome.result == "ok", outcome.explain()
+    record = _assert_one_complete_kdump_record(outcome, run.img.release)
+    cycle = kdump_cycle(run.guest.lines)
+    assert cycle is not None and cycle.capture_seconds is not None
+    lab.figures.append(f"{name} (crashkernel={crashkernel}): {cycle.describe()}")
+    return record, lab.root / name
+
+
+def _assert_text_rule_holds_in(vmcore: Path) -> str:
+    """The dump proves ``_text = _stext - 64 KiB``: the arm64 Image header (magic ``ARM\\x64`` at
+    0x38) sits at the physical address derived for ``_text`` (``_stext`` and ``kimage_voffset``
+    from the crashed kernel's VMCOREINFO), and kexec-tools' kernel-text PT_LOAD starts there."""
+    core = ElfVmcore(Source(vmcore))
+    info = VmcoreInfo(next(n.desc for n in core.notes if n.name == b"VMCOREINFO"))
+    stext = int(info["SYMBOL(_stext)"], 16)
+    pa_text = stext - int(info["NUMBER(kimage_voffset)"], 16) - SEGMENT_ALIGN
+    head = core.read_phys(pa_text, 0x40)
+    assert head[0x38:0x3C] == b"ARM\x64", f"no arm64 Image header at {pa_text:#x}: {head.hex()}"
+    text_loads = [ld for ld in core.loads if ld.vaddr == stext - SEGMENT_ALIGN]
+    assert [ld.paddr for ld in text_loads] == [pa_text], [(hex(ld.vaddr), hex(ld.paddr)) for ld in core.loads]
+    return f"_text {stext - SEGMENT_ALIGN:#x} at {pa_text:#x}: Image header found"
+
+
+def test_armhf_crash_is_captured_and_ingested(lab: Lab) -> None:
+    """The zImage is loaded with --dtb=/sys/firmware/fdt and --image-size (vm-lab.md)."""
+    _arm_kdump(lab, "armhf", "256M")
+    lab.discard("kdump-armhf-256M")
+
+
+def test_arm64_crash_is_captured_and_the_dump_is_correct(lab: Lab) -> None:
+    """Debian's arm64 kernel lists no _text: crashd must arm anyway, and the dump must be right."""
+    record, d = _arm_kdump(lab, "arm64", "256M", {"/etc/crashd.conf.d/50-elf.conf": ELF_DUMP})
+    out = d / "out" / "crashd-vmtest" / "out"
+    status = (out / "status-armed.json").read_text()
+    assert "kallsyms_text_derived" in status, status
+    ours = (out / f"crashd-dmesg-{record}.txt").read_text(errors="replace")
+    theirs = (out / f"vmcore-dmesg-{record}.txt").read_text(errors="replace")
+    assert "Kernel panic - not syncing: sysrq triggered crash" in theirs, (out / f"vmcore-dmesg-{record}.err").read_text()
+    assert ours == theirs, (out / f"crashd-dmesg-{record}.err").read_text()
+    lab.figures.append(f"arm64 dump: {_assert_text_rule_holds_in(d / 'out' / 'crash' / record / 'vmcore')}")
+    lab.discard("kdump-arm64-256M")
