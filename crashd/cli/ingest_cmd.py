@@ -62,7 +62,6 @@ def run(verb: str, args: argparse.Namespace, ctx: Context) -> int:
         print(f"removed {name} (retention)")
     for problem in result.problems:
         print(f"crashd ingest: {problem}", file=sys.stderr)
-    if result.problems:
-        journal.event("ingest_failed", "; ".join(result.problems), priority=4)
+    if result.problems:  # each failed source already has its own ingest_failed event
         return EXIT_FAILURE
     return EXIT_OK

@@ -27,14 +27,27 @@ SCHEMA = 1
 SPACE_MARGIN = 1 << 20
 
 
-def iso(ts: float | None) -> str | None:
+def _utc(ts: float | None) -> dt.datetime | None:
+    """A time from the crashed machine, or None when it is not one (``datetime`` covers years 1-9999)."""
     if ts is None or ts <= 0:
         return None
-    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        return dt.datetime.fromtimestamp(ts, dt.UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
-def _stamp(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y%m%dT%H%M%S")
+def iso(ts: float | None) -> str | None:
+    when = _utc(ts)
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ") if when else None
+
+
+def _spool_time(stamp: str) -> float | None:
+    """The capture directory's stamp; None when it is not a real date (``99999999T999999``)."""
+    try:
+        return dt.datetime.strptime(stamp, "%Y%m%dT%H%M%S").replace(tzinfo=dt.UTC).timestamp()
+    except ValueError:
+        return None
 
 
 def plan_bytes(plan: Plan) -> int:
@@ -68,50 +81,29 @@ def record_summary(plan: Plan) -> CrashSummary:
 
 
 def compose(plan: Plan, staging: Staging, now: float) -> tuple[str, RecordMetadata]:
-    """Fill ``staging`` with the record's files and ``metadata.json``; return its name and metadata."""
+    """Fill ``staging`` with the record's files and ``metadata.json``; return its name and metadata.
+
+    Everything that can be decided from what was read is decided first: the dump
+    is moved out of the spool only when nothing but the disk can fail any more."""
     cap = plan.capture
-    pstore_entries: list[PstoreSource] = []
-    for crash in plan.pstore:
-        for f in crash.files:
-            staging.write_bytes(f"pstore/{f.name.name}", f.raw)
-        pstore_entries.append(
-            {
-                "backend": crash.backend,
-                "compression": sorted({f.compression for f in crash.parts}) or None,
-                "ecc": next((f.ecc for f in crash.parts if f.ecc), None),
-                "missing_parts": crash.missing_parts,
-                "name": crash.parts[-1].name.name if crash.parts else crash.extras[0].name.name,
-                "files": [f.name.name for f in crash.files],
-                "part_count": len(crash.parts),
-                "reason": crash.reason,
-                "time": iso(crash.time),
-            }
-        )
     pstore_text = "".join(c.text() for c in plan.pstore)
-    if cap is not None:
-        if (cap.path / CAPTURE_JSON).is_file():
-            staging.copy_file(cap.path / CAPTURE_JSON, CAPTURE_JSON)
-        spool_dmesg = cap.path / DMESG_FILE
-        if spool_dmesg.is_file() and spool_dmesg.stat().st_size > 0:
-            staging.copy_file(spool_dmesg, DMESG_FILE)
-        elif cap.dmesg:
-            staging.write_bytes(DMESG_FILE, cap.dmesg.encode())
-        elif pstore_text:
-            staging.write_bytes(DMESG_FILE, pstore_text.encode())
-        for n in cap.dumps:  # last: the step that takes data out of the spool
-            staging.move_file(cap.path / n, stored_name(n))
-    elif pstore_text:
-        staging.write_bytes(DMESG_FILE, pstore_text.encode())
     summary = record_summary(plan)
-    crash_time = cap.crash_time if cap and cap.crash_time else None
+    warnings: list[str] = []
+    crash_time: float | None = None
+    if cap is not None and cap.crash_time:
+        if _utc(cap.crash_time) is not None:
+            crash_time = cap.crash_time
+        else:
+            warnings.append(f"CRASHTIME {cap.crash_time} is not a date; ignored")
     if crash_time is None and plan.pstore:
-        times = [c.time for c in plan.pstore if c.time]
-        crash_time = int(min(times)) if times else None
-    stamp_ts: float | None = crash_time
+        times = [c.time for c in plan.pstore if _utc(c.time) is not None]
+        crash_time = int(min(t for t in times if t is not None)) if times else None
+    stamp_ts = crash_time
     if stamp_ts is None and cap is not None:
-        stamp_ts = dt.datetime.strptime(cap.stamp, "%Y%m%dT%H%M%S").replace(tzinfo=dt.UTC).timestamp()
+        stamp_ts = _spool_time(cap.stamp)
+    when = _utc(stamp_ts) or _utc(now) or dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
     ident = hashlib.sha256(plan.key.encode()).hexdigest()[:8]
-    name = f"{_stamp(stamp_ts or now)}-{plan.kind}-{ident}"
+    name = f"{when.strftime('%Y%m%dT%H%M%S')}-{plan.kind}-{ident}"
     complete = cap.complete if cap else all(not c.missing_parts and c.parts for c in plan.pstore)
     kernel = (
         cap.kernel
@@ -129,10 +121,44 @@ def compose(plan: Plan, staging: Staging, now: float) -> tuple[str, RecordMetada
     if cap is not None:
         vm_source = VmcoreSource(**(cap.dump_meta or {"complete": None, "file": None, "format": None, "warnings": []}))
         vm_source["spool"] = cap.key
+        vm_source["spool_digest"] = cap.digest
+        extra = list(warnings)
         if cap.interrupted:
-            vm_source["warnings"] = [*vm_source.get("warnings", []), "capture directory still marked .incomplete"]
+            extra.append("capture directory still marked .incomplete")
         if cap.info_problem:
-            vm_source["warnings"] = [*vm_source.get("warnings", []), cap.info_problem]
+            extra.append(cap.info_problem)
+        vm_source["warnings"] = [*vm_source.get("warnings", []), *extra]
+    pstore_entries: list[PstoreSource] = [
+        {
+            "backend": crash.backend,
+            "compression": sorted({f.compression for f in crash.parts}) or None,
+            "ecc": next((f.ecc for f in crash.parts if f.ecc), None),
+            "missing_parts": crash.missing_parts,
+            "name": crash.parts[-1].name.name if crash.parts else crash.extras[0].name.name,
+            "files": [f.name.name for f in crash.files],
+            "part_count": len(crash.parts),
+            "reason": crash.reason,
+            "time": iso(crash.time),
+        }
+        for crash in plan.pstore
+    ]
+    for crash in plan.pstore:
+        for f in crash.files:
+            staging.write_bytes(f"pstore/{f.name.name}", f.raw)
+    if cap is not None:
+        if (cap.path / CAPTURE_JSON).is_file():
+            staging.copy_file(cap.path / CAPTURE_JSON, CAPTURE_JSON)
+        spool_dmesg = cap.path / DMESG_FILE
+        if spool_dmesg.is_file() and spool_dmesg.stat().st_size > 0:
+            staging.copy_file(spool_dmesg, DMESG_FILE)
+        elif cap.dmesg:
+            staging.write_bytes(DMESG_FILE, cap.dmesg.encode())
+        elif pstore_text:
+            staging.write_bytes(DMESG_FILE, pstore_text.encode())
+        for n in cap.dumps:  # last: the step that takes data out of the spool
+            staging.move_file(cap.path / n, stored_name(n))
+    elif pstore_text:
+        staging.write_bytes(DMESG_FILE, pstore_text.encode())
     meta: RecordMetadata = {
         "schema": SCHEMA,
         "id": ident,
@@ -150,4 +176,3 @@ def compose(plan: Plan, staging: Staging, now: float) -> tuple[str, RecordMetada
     }
     staging.write_json("metadata.json", meta)
     return name, meta
-

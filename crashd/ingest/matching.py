@@ -76,7 +76,7 @@ def plan_records(
 ) -> list[Plan]:
     """One plan per capture (with the pstore crashes that are the same crash), one per pstore crash left."""
     summaries = {id(c): summarize(c.text()) for c in crashes}
-    plans = {cap.key: Plan(f"spool-{cap.key}", cap, []) for cap in captures}
+    plans = {cap.path: Plan(cap.mark, cap, []) for cap in captures}
     alone: list[Plan] = []
     for crash in crashes:
         ps = summaries[id(crash)]
@@ -86,7 +86,7 @@ def plan_records(
             if score and (best is None or score > best[0]):
                 best = (score, cap)
         if best is not None:
-            plans[best[1].key].pstore.append(crash)
+            plans[best[1].path].pstore.append(crash)
         else:
             alone.append(Plan(pstore_key(crash), None, [crash]))
     return [*plans.values(), *alone]

@@ -12,10 +12,11 @@ import logging
 import os
 import re
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from crashd.core.errors import CrashdError
 from crashd.core.fsutil import read_regular_stat
 
 __all__ = [
@@ -148,15 +149,25 @@ def read_file(path: Path) -> PstoreFile | None:
     return rec
 
 
-def scan(directory: Path) -> list[PstoreFile]:
-    """Every pstore entry in ``directory`` (missing directory = none), sorted by name."""
+def scan(directory: Path, refused: Callable[[Path, CrashdError], None] | None = None) -> list[PstoreFile]:
+    """Every pstore entry in ``directory`` (missing directory = none), sorted by name.
+
+    An entry that cannot be read safely (a symlink, a FIFO, an absurd size) is
+    passed to ``refused`` and skipped: it must not hide the valid records beside it.
+    Without ``refused`` the first such entry raises."""
     try:
         names = sorted(os.listdir(directory))
     except FileNotFoundError:
         return []
     out = []
     for n in names:
-        rec = read_file(directory / n)
+        try:
+            rec = read_file(directory / n)
+        except CrashdError as exc:
+            if refused is None:
+                raise
+            refused(directory / n, exc)
+            continue
         if rec is None:
             log.debug("ignoring %s: not a pstore record name", directory / n)
             continue

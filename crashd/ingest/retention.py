@@ -70,8 +70,12 @@ def prune(
     incoming_signatures: Collection[str | None] = (),
     protect: Collection[str] = (),
     now: float | None = None,
+    dry_run: bool = False,
 ) -> list[Removal]:
-    """Remove records until the limits hold with ``incoming_*`` added; return what went."""
+    """Remove records until the limits hold with ``incoming_*`` added; return what went.
+
+    ``dry_run``: only say what would go (ingest asks first, so that nothing is
+    pruned for a record that would not fit anyway)."""
     if not store_dir(paths).is_dir():
         return []
     now = time.time() if now is None else now
@@ -96,12 +100,14 @@ def prune(
             reason = "less than min_free"
         if reason is None:
             continue
-        remove_record(rec.path)
         size = sizes[rec.name]
         count -= 1
         total -= size
         free += size
         removed.append(Removal(rec.name, reason, size))
+        if dry_run:
+            continue
+        remove_record(rec.path)
         log.info("removed crash record %s (%s, %d bytes)", rec.name, reason, size)
         journal.event(
             "record_removed",
@@ -109,6 +115,6 @@ def prune(
             record=rec.name,
             reason=reason,
         )
-    if (cfg.max_records and count > cfg.max_records) or (cfg.max_size and total > cfg.max_size):
+    if not dry_run and ((cfg.max_records and count > cfg.max_records) or (cfg.max_size and total > cfg.max_size)):
         log.warning("retention limits not met: the remaining records are the first or latest of their signature")
     return removed

@@ -22,8 +22,9 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from crashd.core.errors import UnsafePathError
+from crashd.core.errors import CrashdError
 from crashd.core.fsutil import fsync_dir
 from crashd.core.journal import Journal
 from crashd.core.paths import HostPaths
@@ -31,7 +32,8 @@ from crashd.core.settings import Config
 from crashd.core.tools import ToolRunner
 from crashd.ingest.compose import SPACE_MARGIN, compose, needed_bytes, plan_bytes, record_summary
 from crashd.ingest.matching import Plan, plan_records
-from crashd.ingest.pstore import PstoreFile, group
+from crashd.ingest.pstore import PstoreFile, group, scan
+from crashd.ingest.retention import Removal, prune
 from crashd.ingest.sources import (
     LEDGER,
     Capture,
@@ -43,7 +45,6 @@ from crashd.ingest.sources import (
     last_boot,
     note_boot,
     open_spool,
-    safe_scan,
 )
 from crashd.ingest.store import (
     Checkpoint,
@@ -91,9 +92,10 @@ class Ingester:
         self.now = time.time() if now is None else now
         self.store = paths.crash_store
         self.result = IngestResult()
-        self.unsafe: list[UnsafePathError] = []
 
     def run(self) -> IngestResult:
+        """Every source on its own: one that cannot be ingested is reported (an
+        ``ingest_failed`` event naming it), left where it is, and the others go on."""
         ensure_dir(self.store)
         with self._locked():
             sweep_removals(self.store)
@@ -103,35 +105,103 @@ class Ingester:
             if self.pstore_read is not None:
                 self.pstore_read()
             crashes = group(pstore_files)
-            with open_spool(self.paths, self.config, self.tools, self.result.problems) as spool:
-                captures = []
-                for cap in find_captures(spool, self.unsafe.append) if spool is not None else []:
-                    if f"spool-{cap.key}" in done:
-                        self._remove_spool(cap)  # published before a kill: finish the clean-up
-                        continue
-                    captures.append(cap)
+            with open_spool(self.paths, self.config, self.tools, self._spool_failed) as spool:
+                captures = [
+                    cap
+                    for cap in (find_captures(spool, self._refused) if spool is not None else [])
+                    if not self._already_stored(cap, done)
+                ]
+                analysed = []
                 for cap in captures:
-                    analyse(cap, self.store)
-                plans = plan_records(captures, crashes, prev_boot, prev_boot_time)
-                # Prune first (always: limits may have been lowered), counting what is about to arrive.
-                from crashd.ingest.retention import prune
-
-                removed = prune(
-                    self.paths,
-                    self.config.retention,
-                    self.journal,
-                    incoming_records=len(plans),
-                    incoming_bytes=sum(plan_bytes(p) for p in plans),
-                    incoming_signatures=[record_summary(p).signature for p in plans],
-                )
-                self.result.removed += [r.name for r in removed]
-                self._check_space(plans)
-                for plan in plans:
-                    self._write(plan)
-            note_boot(self.paths, self.store)
-        if self.unsafe:
-            raise self.unsafe[0]
+                    try:
+                        analyse(cap, self.store)
+                    except Exception as exc:  # noqa: BLE001 - one capture must not stop the others
+                        self._fail(str(cap.path), exc)
+                        continue
+                    analysed.append(cap)
+                plans = plan_records(analysed, crashes, prev_boot, prev_boot_time)
+                self._prune(plans)
+                # pstore first: it is small, and the dump of another crash must not hold it up.
+                for plan in sorted(plans, key=lambda p: p.capture is not None):
+                    try:
+                        self._make_room(plan)
+                        self._write(plan)
+                    except Exception as exc:  # noqa: BLE001 - see above
+                        self._fail(self._source(plan), exc)
+            try:
+                note_boot(self.paths, self.store)
+            except OSError as exc:  # e.g. the disk filled up: the records are stored all the same
+                self.result.problems.append(f"{self.store}: cannot note this boot: {exc.strerror or exc}")
         return self.result
+
+    # ---------------------------------------------------------------- failures
+    def _fail(self, source: str, exc: BaseException) -> None:
+        """One source could not be ingested: say which and why, once, and leave it for the next run."""
+        if isinstance(exc, CrashdError):
+            reason = str(exc)
+        elif isinstance(exc, OSError):
+            reason = f"{exc.filename + ': ' if exc.filename else ''}{exc.strerror or exc}"
+        else:  # a bug, or input nobody foresaw: the traceback goes to the log
+            log.error("ingesting %s failed", source, exc_info=exc)
+            reason = f"{exc.__class__.__name__}: {exc}"
+        problem = f"{source}: {reason}" if not reason.startswith(source) else reason
+        self.result.problems.append(problem)
+        log.error("%s; left in place for the next run", problem)
+        self.journal.event(
+            "ingest_failed",
+            f"Crash ingest failed for {source}: {reason}; left in place for the next run",
+            priority=3,
+            source=source,
+        )
+
+    def _refused(self, path: Path, exc: CrashdError) -> None:
+        self._fail(str(path), exc)
+
+    def _spool_failed(self, exc: CrashdError) -> None:
+        self._fail(self.config.capture.target, exc)
+
+    @staticmethod
+    def _source(plan: Plan) -> str:
+        if plan.capture is not None:
+            return str(plan.capture.path)
+        return ", ".join(str(f.path) for c in plan.pstore for f in c.files)
+
+    # -------------------------------------------------------------------- space
+    def _prune(self, plans: list[Plan]) -> None:
+        """Limits may have been lowered: prune even when nothing arrives."""
+        if not plans:
+            self.result.removed += [r.name for r in prune(self.paths, self.config.retention, self.journal)]
+
+    def _make_room(self, plan: Plan) -> None:
+        """Prune for this record, but only if the record then fits; refuse it otherwise."""
+        store_dev = os.stat(self.store).st_dev
+        needed = SPACE_MARGIN + needed_bytes(plan, store_dev)
+        signature = record_summary(plan).signature
+
+        def prune_for(dry_run: bool) -> list[Removal]:
+            return prune(
+                self.paths,
+                self.config.retention,
+                self.journal,
+                incoming_records=1,
+                incoming_bytes=plan_bytes(plan),
+                incoming_signatures=[signature],
+                protect=self.result.created,
+                dry_run=dry_run,
+            )
+
+        free = self._free()
+        if free + sum(r.size for r in prune_for(True)) < needed:
+            raise StoreFullError(self.store, needed, free)
+        removed = prune_for(False)
+        self.result.removed += [r.name for r in removed]
+        free = self._free()
+        if free < needed:
+            raise StoreFullError(self.store, needed, free)
+
+    def _free(self) -> int:
+        vfs = os.statvfs(self.store)
+        return vfs.f_bavail * vfs.f_frsize
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -147,7 +217,7 @@ class Ingester:
         if not self.config.ingest.pstore:
             return []
         new: list[PstoreFile] = []
-        for f in safe_scan(self.paths.pstore, self.unsafe.append):
+        for f in scan(self.paths.pstore, self._refused):
             if file_mark(f) in done:
                 self._unlink_pstore(f)
             else:
@@ -155,7 +225,7 @@ class Ingester:
         # systemd-pstore's archive: read what it moved there (never delete: its tmpfiles rule ages it out).
         seen = {file_mark(f) for f in new}
         for sub in archive_dirs(self.paths.systemd_pstore_archive):
-            for f in safe_scan(sub, self.unsafe.append):
+            for f in scan(sub, self._refused):
                 mark = file_mark(f)
                 if mark not in done and mark not in seen:
                     seen.add(mark)
@@ -170,10 +240,25 @@ class Ingester:
         except FileNotFoundError:
             return
         except OSError as exc:
-            self.result.problems.append(f"{f.path}: cannot remove: {exc.strerror}")
+            self.result.problems.append(f"{f.path}: stored, but cannot remove: {exc.strerror}")
             return
         log.info("removed pstore entry %s (stored)", f.path.name)
         self.checkpoint(f"unlinked {f.path.name}")
+
+    def _already_stored(self, cap: Capture, done: set[str]) -> bool:
+        """A capture published before a kill: finish its clean-up. Only the same
+        name *and* content counts, and only once no dump is left in it."""
+        if cap.mark not in done:
+            return False
+        left = sorted(n for n in os.listdir(cap.path) if n.startswith("vmcore"))
+        if left:
+            self._fail(str(cap.path), CrashdError(f"{cap.path}: already stored, but still holds {', '.join(left)}"))
+            return True
+        try:
+            self._remove_spool(cap)
+        except OSError as exc:
+            self._fail(str(cap.path), exc)
+        return True
 
     def _remove_spool(self, cap: Capture) -> None:
         check_not_symlink(cap.path)
@@ -181,17 +266,6 @@ class Ingester:
         fsync_dir(cap.path.parent)
         log.info("removed capture directory %s (stored)", cap.path)
         self.checkpoint(f"removed spool {cap.key}")
-
-    def _check_space(self, plans: list[Plan]) -> None:
-        """Refuse before touching anything when the new records cannot fit."""
-        if not plans:
-            return
-        store_dev = os.stat(self.store).st_dev
-        needed = SPACE_MARGIN + sum(needed_bytes(p, store_dev) for p in plans)
-        vfs = os.statvfs(self.store)
-        free = vfs.f_bavail * vfs.f_frsize
-        if free < needed:
-            raise StoreFullError(self.store, needed, free)
 
     def _write(self, plan: Plan) -> None:
         staging = Staging(self.store, plan.key, self.checkpoint)
@@ -214,14 +288,21 @@ class Ingester:
             for f in crash.files:
                 self._unlink_pstore(f)
         if plan.capture is not None:
-            self._remove_spool(plan.capture)
+            if staging.left_behind:
+                names = ", ".join(p.name for p in staging.left_behind)
+                self.result.problems.append(f"{plan.capture.path}: stored as {name}, but {names} could not be removed")
+            else:
+                try:
+                    self._remove_spool(plan.capture)
+                except OSError as exc:
+                    self.result.problems.append(f"{plan.capture.path}: stored as {name}, but not removed: {exc.strerror}")
 
     def _mark(self, plan: Plan) -> None:
         ledger = self.store / LEDGER
         ensure_dir(ledger)
         marks = [file_mark(f) for c in plan.pstore for f in c.files]
         if plan.capture:
-            marks.append(f"spool-{plan.capture.key}")
+            marks.append(plan.capture.mark)
         for mark in marks:
             fd = os.open(ledger / mark, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
             os.close(fd)

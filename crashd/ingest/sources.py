@@ -14,6 +14,8 @@ import json
 import logging
 import os
 import re
+import stat
+import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,12 +24,12 @@ from typing import Any
 from crashd.capture.spool import CAPTURE_JSON, DMESG_FILE, INCOMPLETE
 from crashd.capture.spool import NAME_RE as SPOOL_NAME
 from crashd.core.errors import CrashdError, UnsafePathError
-from crashd.core.fsutil import write_durable
+from crashd.core.fsutil import read_regular, write_durable
 from crashd.core.paths import HostPaths
 from crashd.core.settings import Config
 from crashd.core.tools import ToolRunner
 from crashd.crashlog.summary import CrashSummary, summarize
-from crashd.ingest.pstore import PstoreFile, scan
+from crashd.ingest.pstore import PstoreFile
 from crashd.ingest.schema import KernelInfo, VmcoreSource
 from crashd.ingest.store import check_not_symlink, list_records, open_source
 
@@ -35,6 +37,7 @@ __all__ = [
     "Capture",
     "LAST_BOOT",
     "LEDGER",
+    "MAX_SIDE_FILE",
     "analyse",
     "archive_dirs",
     "file_mark",
@@ -46,7 +49,6 @@ __all__ = [
     "note_boot",
     "open_spool",
     "read_dump",
-    "safe_scan",
     "stored_name",
 ]
 
@@ -54,6 +56,8 @@ log = logging.getLogger(__name__)
 
 LEDGER = ".ledger"
 LAST_BOOT = ".last-boot"
+# capture.json and dmesg.txt are small; a bigger one is not the capture kernel's.
+MAX_SIDE_FILE = 64 << 20
 
 
 @dataclass
@@ -73,6 +77,12 @@ class Capture:
     dmesg: str | None = None
     summary: CrashSummary | None = None
     complete: bool = False
+    digest: str = ""  # see _digest
+
+    @property
+    def mark(self) -> str:
+        """Ledger name and staging key: the spool name *and* content (names repeat: ``unknown0``)."""
+        return f"spool-{self.key}-{self.digest}"
 
     @property
     def crashed_boot_id(self) -> str | None:
@@ -110,8 +120,8 @@ def ingested_marks(paths: HostPaths, store: Path) -> set[str]:
     for rec in list_records(paths):
         meta = rec.metadata or {}
         vm = (meta.get("sources") or {}).get("vmcore") or {}
-        if vm.get("spool"):
-            marks.add(f"spool-{vm['spool']}")
+        if vm.get("spool") and vm.get("spool_digest"):
+            marks.add(f"spool-{vm['spool']}-{vm['spool_digest']}")
         for name, info in (meta.get("files") or {}).items():
             if name.startswith("pstore/") and isinstance(info, dict):
                 marks.add(f"pstore-{name[7:]}-{str(info.get('sha256', ''))[:32]}")
@@ -153,18 +163,11 @@ def archive_dirs(archive: Path) -> list[Path]:
     return out
 
 
-def safe_scan(directory: Path, unsafe: Callable[[UnsafePathError], None]) -> list[PstoreFile]:
-    try:
-        return scan(directory)
-    except UnsafePathError as exc:
-        log.error("%s", exc)
-        unsafe(exc)
-        return []
-
-
 # ---------------------------------------------------------------------- spool
 @contextlib.contextmanager
-def open_spool(paths: HostPaths, config: Config, tools: ToolRunner, problems: list[str]) -> Iterator[Path | None]:
+def open_spool(
+    paths: HostPaths, config: Config, tools: ToolRunner, failed: Callable[[CrashdError], None]
+) -> Iterator[Path | None]:
     """The capture target: a directory, or a device mounted for the run as the capture kernel did."""
     from crashd.core.target import is_device, open_target
 
@@ -176,14 +179,18 @@ def open_spool(paths: HostPaths, config: Config, tools: ToolRunner, problems: li
         try:
             opened = stack.enter_context(open_target(target, config.capture.mount_options, paths, tools))
         except CrashdError as exc:  # pstore is still ingested; the dumps wait for the next run
-            problems.append(str(exc))
+            failed(exc)
             yield None
             return
         yield opened.path
 
 
-def find_captures(spool: Path, unsafe: Callable[[UnsafePathError], None]) -> list[Capture]:
-    """Every capture directory in the spool (entries holding a symlink are refused by name)."""
+def find_captures(spool: Path, refused: Callable[[Path, CrashdError], None]) -> list[Capture]:
+    """Every capture directory in the spool that is safe to read; the others go to ``refused``.
+
+    Refused (by name, and left where they are): a symlink, and ``capture.json``,
+    ``dmesg.txt`` or a ``vmcore*`` that is not a regular file (a FIFO would hang
+    the reader, a directory would be deleted as "stored")."""
     try:
         check_not_symlink(spool)
         names = sorted(os.listdir(spool))
@@ -197,20 +204,45 @@ def find_captures(spool: Path, unsafe: Callable[[UnsafePathError], None]) -> lis
         path = spool / name
         cap = Capture(path, name.removesuffix(INCOMPLETE), m["stamp"], bool(m["incomplete"]))
         try:
-            check_not_symlink(path)
-            for entry in os.listdir(path):
-                check_not_symlink(path / entry)
-        except UnsafePathError as exc:
+            _check_capture_dir(path)
+            cap.digest = _digest(path)
+        except CrashdError as exc:
             log.error("%s", exc)
-            unsafe(exc)
+            refused(path, exc)
+            continue
+        except OSError as exc:
+            refused(path, CrashdError(f"{exc.filename or path}: {exc.strerror or exc}"))
             continue
         out.append(cap)
     return out
 
 
+def _check_capture_dir(path: Path) -> None:
+    st = check_not_symlink(path)
+    if not stat.S_ISDIR(st.st_mode):
+        raise UnsafePathError(path, "is not a directory")
+    for entry in os.listdir(path):
+        est = check_not_symlink(path / entry)
+        if (entry in (CAPTURE_JSON, DMESG_FILE) or entry.startswith("vmcore")) and not stat.S_ISREG(est.st_mode):
+            raise UnsafePathError(path / entry, "is not a regular file")
+
+
+def _digest(path: Path) -> str:
+    """What identifies a capture beyond its name: capture.json and dmesg.txt, which the
+    ingest copies (never moves), so the digest is the same before, during and after a run."""
+    h = hashlib.sha256()
+    for name in (CAPTURE_JSON, DMESG_FILE):
+        try:
+            data = read_regular(path / name, MAX_SIDE_FILE)
+        except FileNotFoundError:
+            data = b""
+        h.update(hashlib.sha256(data).digest())
+    return h.hexdigest()[:16]
+
+
 def analyse(cap: Capture, store: Path) -> None:
     """Read capture.json, the dump and the log; record what is missing, invent nothing."""
-    staging = store / f".spool-{cap.key}.incomplete"
+    staging = store / f".{cap.mark}.incomplete"
     try:
         fd = open_source(cap.path / CAPTURE_JSON)
         with os.fdopen(fd, "rb") as fh:
@@ -286,6 +318,10 @@ def read_dump(cap: Capture, path: Path) -> list[Any] | None:
                     cap.dmesg = dump.dmesg_text() or None
                 except CrashdError as exc:
                     meta["warnings"].append(f"dmesg unavailable: {exc}")
+                except (ValueError, IndexError, OverflowError, struct.error) as exc:
+                    # A hostile VMCOREINFO (a negative OFFSET()) must cost the log, not the dump.
+                    log.error("%s: reading the log failed", path, exc_info=True)
+                    meta["warnings"].append(f"dmesg unavailable: {exc.__class__.__name__}: {exc}")
             meta["warnings"].extend(dump.warnings)
             return list(dump.cpus)
     except CrashdError as exc:

@@ -176,6 +176,7 @@ class Staging:
         self.store = store
         self.path = store / f".{key}{STAGING_SUFFIX}"
         self.checkpoint = checkpoint
+        self.left_behind: list[Path] = []  # sources a read-only spool kept (stored all the same)
         ensure_dir(self.path)
         for dirpath, _dirs, filenames in os.walk(self.path):  # leftovers of a killed write
             for fn in filenames:
@@ -258,14 +259,22 @@ class Staging:
                 self.checkpoint(f"moved {name}")
                 return
             except OSError as exc:
-                if exc.errno != errno.EXDEV:
+                # EXDEV: another file system; EROFS/EACCES/EPERM: a read-only spool, which
+                # must not keep the dump from being stored (the copy stays behind).
+                if exc.errno not in (errno.EXDEV, errno.EROFS, errno.EACCES, errno.EPERM):
                     raise _space_error(exc, self.path / name) from exc
             self.copy_file(src, name)
         try:
             check_not_symlink(src)
         except FileNotFoundError:
             return
-        src.unlink()
+        try:
+            src.unlink()
+        except OSError as exc:
+            if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+                raise
+            self.left_behind.append(src)
+            return
         fsync_dir(src.parent)
         self.checkpoint(f"removed source of {name}")
 
