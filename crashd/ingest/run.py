@@ -36,6 +36,7 @@ from crashd.ingest.pstore import PstoreFile, group, scan
 from crashd.ingest.retention import Removal, prune
 from crashd.ingest.sources import (
     LEDGER,
+    UNIT_SPOOL_ROOT,
     Capture,
     analyse,
     archive_dirs,
@@ -45,6 +46,7 @@ from crashd.ingest.sources import (
     last_boot,
     note_boot,
     open_spool,
+    target_allowed,
 )
 from crashd.ingest.store import (
     Checkpoint,
@@ -105,6 +107,14 @@ class Ingester:
             if self.pstore_read is not None:
                 self.pstore_read()
             crashes = group(pstore_files)
+            target = self.config.capture.target
+            if not target_allowed(target):
+                problem = (
+                    f"capture target {target}: crashd-ingest.service may remove stored dumps only below "
+                    f"{UNIT_SPOOL_ROOT} (ReadWritePaths=); move the target there or use a UUID=/LABEL= device"
+                )
+                log.warning("%s", problem)
+                self.result.problems.append(problem)
             with open_spool(self.paths, self.config, self.tools, self._spool_failed) as spool:
                 captures = [
                     cap

@@ -50,6 +50,8 @@ __all__ = [
     "open_spool",
     "read_dump",
     "stored_name",
+    "target_allowed",
+    "UNIT_SPOOL_ROOT",
 ]
 
 log = logging.getLogger(__name__)
@@ -164,6 +166,24 @@ def archive_dirs(archive: Path) -> list[Path]:
 
 
 # ---------------------------------------------------------------------- spool
+# crashd-ingest.service runs under ProtectSystem=strict and may write (remove what it
+# stored) only here: ReadWritePaths= and RequiresMountsFor= cannot follow a config file.
+UNIT_SPOOL_ROOT = "/var/crash"
+
+
+def target_allowed(target: str) -> bool:
+    """A directory target must be ``/var/crash`` or below it (a UUID=/LABEL=/device target
+    is mounted under /run/crashd, which the unit may write). ``config check`` applies this rule."""
+    from crashd.core.target import is_device
+
+    if is_device(target):
+        return True
+    if not target.startswith("/") or "\0" in target:
+        return False
+    norm = os.path.normpath(target)
+    return norm == UNIT_SPOOL_ROOT or norm.startswith(UNIT_SPOOL_ROOT + "/")
+
+
 @contextlib.contextmanager
 def open_spool(
     paths: HostPaths, config: Config, tools: ToolRunner, failed: Callable[[CrashdError], None]

@@ -50,3 +50,13 @@ def test_mount_failure_still_ingests_pstore_and_reports(tmp_path: Path) -> None:
     result = Ingester(m.paths, m.config(), m.journal, FakeMount(m, fail=True)).run()
     assert [r.split("-")[1] for r in result.created] == ["pstore"]
     assert result.problems and "UUID=abcd" in result.problems[0]
+
+
+def test_directory_target_the_unit_cannot_write_is_named_and_still_read(tmp_path: Path) -> None:
+    m = Machine(tmp_path, "[capture]\ntarget = /srv/crash\n")
+    (tmp_path / "srv/crash").mkdir(parents=True)
+    d = m.capture()
+    d.rename(tmp_path / "srv/crash" / d.name)
+    result = Ingester(m.paths, m.config(), m.journal).run()
+    assert [r.split("-")[1] for r in result.created] == ["kdump"]
+    assert any("/srv/crash" in p and "/var/crash" in p for p in result.problems)

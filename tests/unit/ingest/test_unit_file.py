@@ -56,3 +56,14 @@ def test_systemd_analyze_accepts_the_unit(tmp_path: Path) -> None:
         ["systemd-analyze", "verify", str(tmp_path / UNIT.name)], capture_output=True, text=True, check=False
     )
     assert [ln for ln in proc.stderr.splitlines() if UNIT.name in ln] == [], proc.stderr
+
+
+def test_the_unit_may_write_every_directory_target_ingest_accepts() -> None:
+    """ReadWritePaths=/RequiresMountsFor= cannot follow the config: directory targets are held to them."""
+    from crashd.ingest.sources import UNIT_SPOOL_ROOT, target_allowed
+
+    assert f"-{UNIT_SPOOL_ROOT}" in values("ReadWritePaths")
+    assert UNIT_SPOOL_ROOT in values("RequiresMountsFor")
+    assert target_allowed("/var/crash") and target_allowed("/var/crash/crashd") and target_allowed("UUID=ab-cd")
+    for bad in ("/srv/crash", "/var/crashes", "/var/crash/../lib", "var/crash", "/var/crash\0x"):
+        assert not target_allowed(bad), bad
