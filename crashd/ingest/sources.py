@@ -212,9 +212,12 @@ def find_captures(spool: Path, refused: Callable[[Path, CrashdError], None]) -> 
     ``dmesg.txt`` or a ``vmcore*`` that is not a regular file (a FIFO would hang
     the reader, a directory would be deleted as "stored")."""
     try:
-        check_not_symlink(spool)
+        st = check_not_symlink(spool)
         names = sorted(os.listdir(spool))
     except FileNotFoundError:
+        return []
+    if st.st_mode & 0o022 and not st.st_mode & stat.S_ISVTX:
+        refused(spool, UnsafePathError(spool, "is group/world-writable without the sticky bit: anyone could swap its captures"))
         return []
     out = []
     for name in names:
@@ -238,13 +241,24 @@ def find_captures(spool: Path, refused: Callable[[Path, CrashdError], None]) -> 
 
 
 def _check_capture_dir(path: Path) -> None:
+    """Only what this process's user (root in production) wrote, in a directory nobody else may
+    write, is evidence — as apport's kernel_crashdump checks against ``geteuid()``."""
     st = check_not_symlink(path)
     if not stat.S_ISDIR(st.st_mode):
         raise UnsafePathError(path, "is not a directory")
+    _check_owner(path, st)
+    if st.st_mode & 0o022:
+        raise UnsafePathError(path, "is group/world-writable: not a capture crashd wrote")
     for entry in os.listdir(path):
         est = check_not_symlink(path / entry)
+        _check_owner(path / entry, est)
         if (entry in (CAPTURE_JSON, DMESG_FILE) or entry.startswith("vmcore")) and not stat.S_ISREG(est.st_mode):
             raise UnsafePathError(path / entry, "is not a regular file")
+
+
+def _check_owner(path: Path, st: os.stat_result) -> None:
+    if st.st_uid != os.geteuid():
+        raise UnsafePathError(path, f"is owned by uid {st.st_uid}, not {os.geteuid()}: refusing a capture crashd did not write")
 
 
 def _digest(path: Path) -> str:

@@ -198,3 +198,38 @@ def test_crashd_ingest_notifies_systemd(tmp_path: Path, shared_pstore: Path, sha
     assert messages and messages[0].get("READY") == "1", messages
     assert messages[-1].get("STATUS") == "1 new crash record(s), 0 pruned", messages
     assert len(records(root)) == 1
+
+
+def test_planted_user_capture_on_world_writable_spool_is_refused_and_named(tmp_path: Path) -> None:
+    """Issue 10 acceptance: on apport's world-writable, sticky /var/crash a local user plants a
+    capture; it is refused and named, and nothing from it reaches the store or the journal."""
+    from tests.vmcore_builder import write_elf_vmcore
+
+    forged = "Kernel panic - not syncing: FORGED-BY-A-USER"
+    build_root(
+        tmp_path,
+        {
+            "/proc/sys/kernel/random/boot_id": "99999999-8c1e-4a53-9d55-8c2ba3b7e1a2\n",
+            "/sys/fs/pstore/dmesg-ramoops-0": "Panic#1 Part1\n<0>[ 1.0] Kernel panic - not syncing: real\n",
+            "/var/crash/": "",
+        },
+    )
+    os.chmod(tmp_path / "var/crash", 0o1777)
+    planted = tmp_path / "var/crash" / f"20261127T173600-{BOOT_CRASHED[:8]}"
+    planted.mkdir()
+    write_elf_vmcore(planted / "vmcore", [(1_000_000_000, forged)])
+    (planted / "dmesg.txt").write_text(f"[    1.0] {forged}\n")
+    info = capture_json(BOOT_CRASHED)
+    info["kernel_release"] = "FORGED-BY-A-USER"
+    (planted / "capture.json").write_text(json.dumps(info))
+    for p in [planted, *planted.iterdir()]:
+        os.lchown(p, 65534, 65534)
+    res = run_crashd(["ingest"], tmp_path)
+    assert res.returncode == 1
+    assert str(planted) in res.stderr and "owned by uid 65534" in res.stderr
+    assert "FORGED" not in res.stdout + res.stderr  # stderr carries the journal here (no journald)
+    (name,) = records(tmp_path)
+    assert "-pstore-" in name
+    store = tmp_path / "var/lib/crash"
+    assert all(b"FORGED" not in p.read_bytes() for p in store.rglob("*") if p.is_file())
+    assert (planted / "vmcore").exists()
