@@ -8,16 +8,23 @@ all of them, :func:`read_config` returns them for ``crashd config check``.
 
 from __future__ import annotations
 
+import errno
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from crashd.core.errors import ConfigError, ConfigProblem
+from crashd.core.errors import ConfigError, ConfigProblem, UnsafePathError
+from crashd.core.fsutil import read_regular
 from crashd.core.paths import HostPaths
 from crashd.core.settings import SECTION_TYPES, SETTINGS, Config, sections, setting
 
-__all__ = ["ConfigReport", "config_files", "default_config", "load_config", "read_config"]
+__all__ = ["MAX_CONFIG_BYTES", "MAX_SYMLINKS", "ConfigReport", "config_files", "default_config", "load_config",
+           "read_config"]
+
+MAX_CONFIG_BYTES = 1 << 20  # a config file is a few KiB; anything bigger is a mistake or /dev/zero
+MAX_SYMLINKS = 40  # as the kernel's ELOOP limit
 
 _SECTION_RE = re.compile(r"^\[\s*([^\]\s]+)\s*\]\s*$")
 _KEY_RE = re.compile(r"^([A-Za-z0-9_.-]+)\s*=\s*(.*)$")
@@ -50,7 +57,28 @@ def config_files(paths: HostPaths) -> list[Path]:
     return files
 
 
+def _resolve_in_root(paths: HostPaths, path: Path) -> Path:
+    """Follow symlinks of the file itself as systemd does (config management links
+    /etc files, NixOS always), but resolve an absolute link under the root, so
+    ``--root`` never reads the host's files."""
+    for _ in range(MAX_SYMLINKS):
+        try:
+            link = os.readlink(path)
+        except OSError as exc:
+            if exc.errno == errno.EINVAL:  # not a symlink: done
+                return path
+            raise
+        path = paths.host(link) if link.startswith("/") else path.parent / link
+    raise UnsafePathError(path, f"symlink loop (more than {MAX_SYMLINKS} links)")
+
+
+def _read_file(paths: HostPaths, path: Path) -> bytes:
+    """The file's bytes: a regular file (a FIFO would block, a device never end), capped."""
+    return read_regular(_resolve_in_root(paths, path), MAX_CONFIG_BYTES)
+
+
 def _parse_file(
+    paths: HostPaths,
     path: Path,
     display: str,
     values: dict[tuple[str, str], Any],
@@ -58,7 +86,10 @@ def _parse_file(
     problems: list[ConfigProblem],
 ) -> None:
     try:
-        raw = path.read_bytes()
+        raw = _read_file(paths, path)
+    except UnsafePathError as exc:
+        problems.append(ConfigProblem(display, 0, None, None, f"cannot read: {exc.reason}"))
+        return
     except OSError as exc:
         problems.append(ConfigProblem(display, 0, None, None, f"cannot read: {exc.strerror or exc}"))
         return
@@ -122,7 +153,7 @@ def read_config(paths: HostPaths) -> ConfigReport:
         origins[spec.section, spec.key] = "default"
     files = config_files(paths)
     for path in files:
-        _parse_file(path, paths.unhost(path), values, origins, problems)
+        _parse_file(paths, path, paths.unhost(path), values, origins, problems)
     parts = {
         name: SECTION_TYPES[name](**{k: v for (s, k), v in values.items() if s == name})
         for name in SECTION_TYPES

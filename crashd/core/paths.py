@@ -8,6 +8,7 @@ or ``CRASHD_ROOT``). Nothing here is computed at import time: build a
 from __future__ import annotations
 
 import os
+import posixpath
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,10 +31,12 @@ class HostPaths:
 
     def host(self, path: str | os.PathLike[str]) -> Path:
         """Map an absolute host path (e.g. a config value) under the root."""
-        p = Path(path)
-        if not p.is_absolute():
-            raise ValueError(f"host path must be absolute: {path}")
-        return self.root.joinpath(*p.parts[1:])
+        text = os.fspath(path)
+        if not text.startswith("/"):
+            raise ValueError(f"host path must be absolute: {text}")
+        # normpath drops '..' above '/' ("/../../etc" is "/etc"), so a config value
+        # or a symlink's text can never name a path outside the root
+        return self.root.joinpath(*Path(posixpath.normpath(text)).parts[1:])
 
     def unhost(self, path: Path) -> str:
         """The host-absolute spelling of a path below the root (for messages)."""

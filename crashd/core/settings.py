@@ -26,6 +26,7 @@ __all__ = [
     "parse_duration",
     "parse_list",
     "parse_size",
+    "parse_target",
     "parse_tristate",
     "sections",
     "setting",
@@ -46,23 +47,81 @@ def parse_bool(text: str) -> bool:
     raise ValueError(f"not a boolean: {text!r} (use yes or no)")
 
 
+# Larger numbers are typing accidents, not settings: refuse them with one line
+# instead of letting float() overflow or a 400-digit int reach the arithmetic.
+MAX_SIZE = 1 << 60  # 1 EiB
+MAX_DURATION = 100 * 366 * 86400  # a century
+MAX_INT_DIGITS = 18
+
+
+def _short(text: str, limit: int = 40) -> str:
+    """``repr`` of a value, cut so an absurd one cannot flood a message."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + f"… ({len(text)} characters)"
+
+
 def parse_size(text: str) -> int:
-    """``128M``, ``2G``, ``4096``, ``1.5G`` → bytes (binary units, optional ``iB``)."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*", text, re.IGNORECASE)
+    """``128M``, ``2G``, ``4096``, ``1.5G`` → bytes (binary units, optional ``iB``).
+
+    Exact integer arithmetic (no float): ``1.5G`` is 3 << 29, and a huge number is
+    an error rather than an ``OverflowError``."""
+    m = re.fullmatch(r"\s*(\d+)(?:\.(\d+))?\s*([KMGT]?)(?:i?B)?\s*", text, re.IGNORECASE)
     if not m:
-        raise ValueError(f"not a size: {text!r} (use a number with K, M, G or T, e.g. 128M)")
-    return int(float(m.group(1)) * _SIZE_UNITS[m.group(2).upper()])
+        raise ValueError(f"not a size: {_short(text)} (use a number with K, M, G or T, e.g. 128M)")
+    whole, frac, unit = m.group(1), (m.group(2) or "")[:MAX_INT_DIGITS], _SIZE_UNITS[m.group(3).upper()]
+    if len(whole.lstrip("0")) > MAX_INT_DIGITS:
+        raise ValueError(f"size too large: {_short(text)} (at most {MAX_SIZE >> 60}E)")
+    value: int = (int(whole) * 10 ** len(frac) + int(frac or "0")) * unit // 10 ** len(frac)
+    if value > MAX_SIZE:
+        raise ValueError(f"size too large: {_short(text)} (at most {MAX_SIZE >> 60}E)")
+    return value
 
 
 def parse_duration(text: str) -> int:
     """``90d``, ``12h``, ``30m``, ``45s``, ``1h30m``, ``0`` → seconds."""
     s = text.strip()
-    if s.isdigit():
-        return int(s)
-    parts = re.findall(r"(\d+)\s*([smhdw])", s)
-    if not parts or re.sub(r"\s*\d+\s*[smhdw]\s*", "", s):
-        raise ValueError(f"not a duration: {text!r} (use e.g. 30s, 12h, 90d)")
-    return sum(int(n) * _DURATION_UNITS[u] for n, u in parts)
+    if s.isascii() and s.isdigit():
+        parts = [(s, "s")]
+    else:
+        parts = re.findall(r"(\d+)\s*([smhdw])", s, re.ASCII)
+        if not parts or re.sub(r"\s*\d+\s*[smhdw]\s*", "", s, flags=re.ASCII):
+            raise ValueError(f"not a duration: {_short(text)} (use e.g. 30s, 12h, 90d)")
+    if any(len(n.lstrip("0")) > MAX_INT_DIGITS for n, _ in parts):
+        raise ValueError(f"duration too large: {_short(text)} (at most 100 years)")
+    total = sum(int(n) * _DURATION_UNITS[u] for n, u in parts)
+    if total > MAX_DURATION:
+        raise ValueError(f"duration too large: {_short(text)} (at most 100 years)")
+    return total
+
+
+# systemd's rule: a comment is a line starting with '#' or ';'. A value that holds
+# "<space>#" was almost certainly meant as a trailing comment; refusing it beats
+# saving "LABEL=crashdump   # a partition" as the target and failing at crash time.
+_INLINE_COMMENT = re.compile(r"\s[#;]")
+# Device spellings of [capture] target (crashd.core.target.DEVICE_PREFIXES).
+_TARGET_TAGS = ("UUID=", "LABEL=", "PARTUUID=", "PARTLABEL=")
+
+
+def parse_target(text: str) -> str:
+    """``[capture] target``: an absolute directory, ``/dev/…`` or a ``TAG=value``.
+
+    Checked here so ``config check`` fails rather than the save in the capture kernel:
+    a relative path (relative to what, in the capture kernel?) or ``..`` (which would
+    walk out of ``--root``) is refused."""
+    value = text.strip()
+    for tag in _TARGET_TAGS:
+        if value.startswith(tag):
+            if not value[len(tag):]:
+                raise ValueError(f"{tag} with an empty value")
+            if "/" in value[len(tag):]:
+                raise ValueError(f"{tag} value may not contain '/': {_short(value)}")
+            return value
+    if not value.startswith("/"):
+        raise ValueError(f"must be an absolute directory, /dev/…, UUID=, LABEL=, PARTUUID= or PARTLABEL=: {_short(value)}")
+    if ".." in value.split("/"):
+        raise ValueError(f"may not contain '..': {_short(value)}")
+    if value.rstrip("/") in ("", "/dev"):
+        raise ValueError(f"not a usable target: {_short(value)}")
+    return value
 
 
 def parse_list(text: str) -> tuple[str, ...]:
@@ -85,15 +144,25 @@ class Setting:
 
     section: str
     key: str
-    type: str  # bool, int, size, duration, enum, list, str, tristate, levels
+    type: str  # bool, int, size, duration, enum, list, str, tristate, levels, target
     default: str
     help: str
     choices: tuple[str, ...] = ()
     minimum: int | None = None
     maximum: int | None = None
+    keep: bool = False  # int settings only: ``keep`` = leave the kernel's value alone
 
     def parse(self, text: str) -> Any:
         value = text.strip()
+        if _INLINE_COMMENT.search(value):
+            raise ValueError(
+                "inline comment: '#' and ';' start a comment only at the start of a line "
+                "(as in systemd's files); put the comment on its own line above"
+            )
+        if any(ord(c) < 0x20 and c != "\t" or ord(c) == 0x7F for c in value):
+            raise ValueError(f"contains a control character: {_short(value)}")
+        if value.lower() == "keep" and self.type == "int" and not self.keep:
+            raise ValueError(f"not an integer: {value!r} (keep is not a value of this setting)")
         if self.type == "bool":
             return parse_bool(value)
         if self.type == "tristate":
@@ -101,10 +170,12 @@ class Setting:
         if self.type == "int":
             if value.lower() == "keep":
                 return None
-            try:
-                number = int(value, 10)
-            except ValueError:
-                raise ValueError(f"not an integer: {value!r}") from None
+            body = value[1:] if value[:1] in ("+", "-") else value
+            if not (body.isascii() and body.isdigit()):  # int() would take "١٢" and "1_000"
+                raise ValueError(f"not an integer: {_short(value)}")
+            if len(body.lstrip("0")) > MAX_INT_DIGITS:
+                raise ValueError(f"number too large: {_short(value)}")
+            number = int(value, 10)
             self._check_range(number)
             return number
         if self.type == "size":
@@ -123,13 +194,15 @@ class Setting:
                 raise ValueError("empty list of dump levels")
             out = []
             for lv in levels:
-                if not lv.isdigit():
+                if not (lv.isascii() and lv.isdigit()) or len(lv) > 3:
                     raise ValueError(f"not a dump level: {lv!r} (0-31)")
                 self._check_range(int(lv))
                 out.append(int(lv))
             return tuple(out)
         if self.type == "str":
             return value
+        if self.type == "target":
+            return parse_target(value)
         raise AssertionError(f"unknown setting type {self.type}")
 
     def _check_range(self, number: int) -> None:
@@ -171,9 +244,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("panic", "softlockup", "tristate", "keep", "kernel.softlockup_panic."),
     Setting("panic", "hardlockup", "tristate", "keep", "kernel.hardlockup_panic."),
     Setting("panic", "hung_task", "tristate", "keep", "kernel.hung_task_panic."),
-    Setting("panic", "timeout", "int", "keep", "kernel.panic: seconds before reboot after a panic when no capture kernel runs (0 = wait forever, -1 = at once); keep = leave as is.", minimum=-1, maximum=86400),
+    Setting("panic", "timeout", "int", "keep", "kernel.panic: seconds before reboot after a panic when no capture kernel runs (0 = wait forever, -1 = at once); keep = leave as is.", minimum=-1, maximum=86400, keep=True),
     # [capture]
-    Setting("capture", "target", "str", "/var/crash", "Where the capture kernel saves dumps: a directory on the root file system, or UUID=…, LABEL=… or /dev/… to mount."),
+    Setting("capture", "target", "target", "/var/crash", "Where the capture kernel saves dumps: a directory on the root file system, or UUID=…, LABEL=… or /dev/… to mount."),
     Setting("capture", "mount_options", "str", "", "Mount options for a device target (comma-separated)."),
     Setting("capture", "collector", "enum", "auto", "auto = makedumpfile when installed, else copy.", choices=("auto", "makedumpfile", "copy")),
     Setting("capture", "dump_level", "levels", "31", "makedumpfile -d levels, tried in order on ENOSPC (e.g. 1,31).", minimum=0, maximum=31),

@@ -158,3 +158,137 @@ def test_shipped_conf_uncommented_parses_to_the_defaults(tmp_path: Path) -> None
     report = read_config(HostPaths(tmp_path))
     assert report.problems == []
     assert report.config == default_config()
+
+
+# --- issue 10 E/F2: inline comments, keep, hostile input ----------------------------------
+
+
+def test_inline_comment_is_rejected_with_file_line_and_hint(tmp_path: Path) -> None:
+    # systemd's rule: '#' starts a comment only at the start of a line
+    write(tmp_path, "/etc/crashd.conf.d/50-local.conf",
+          "[capture]\ntarget = LABEL=crashdump      # a dedicated partition\n[retention]\nmax_records = 20 ; twenty\n")
+    report = read_config(HostPaths(tmp_path))
+    lines = [str(p) for p in report.errors]
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("/etc/crashd.conf.d/50-local.conf:2: [capture] target: inline comment")
+    assert "own line" in lines[0]
+    assert lines[1].startswith("/etc/crashd.conf.d/50-local.conf:4: [retention] max_records: inline comment")
+    assert report.config.capture.target == "/var/crash"  # the default stays in force
+
+
+def test_a_hash_inside_a_value_is_not_a_comment(tmp_path: Path) -> None:
+    write(tmp_path, "/etc/crashd.conf", "[capture]\nmount_options = x#y\n")
+    report = read_config(HostPaths(tmp_path))
+    assert report.problems == []
+    assert report.config.capture.mount_options == "x#y"
+
+
+def test_readme_configuration_example_passes_as_pasted(tmp_path: Path) -> None:
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("## Configure", 1)[1]
+    block = section.split("```", 2)[1]
+    write(tmp_path, "/etc/crashd.conf.d/50-local.conf", block.lstrip("\n"))
+    report = read_config(HostPaths(tmp_path))
+    assert report.problems == []
+    assert report.config.capture.target == "LABEL=crashdump"
+    assert report.config.retention.max_records == 20
+
+
+@pytest.mark.parametrize("key", [s.key for s in SETTINGS if s.section == "retention" and s.type == "int"])
+def test_keep_is_refused_where_it_means_nothing(tmp_path: Path, key: str) -> None:
+    write(tmp_path, "/etc/crashd.conf", f"[retention]\n{key} = keep\n")
+    report = read_config(HostPaths(tmp_path))
+    assert [p.key for p in report.errors] == [key]
+    assert "not an integer" in report.errors[0].message
+
+
+def test_keep_still_means_leave_alone_for_panic_timeout(tmp_path: Path) -> None:
+    write(tmp_path, "/etc/crashd.conf", "[panic]\ntimeout = keep\n")
+    assert load_config(HostPaths(tmp_path)).panic.timeout is None
+
+
+@pytest.mark.parametrize(
+    ("line", "section"),
+    [
+        ("max_size = " + "9" * 400, "retention"),
+        ("min_free = " + "9" * 400 + ".5G", "retention"),
+        ("max_age = " + "9" * 400 + "d", "retention"),
+        ("max_records = " + "9" * 400, "retention"),
+        ("max_size = 99999999T", "retention"),
+    ],
+)
+def test_absurd_numbers_are_one_clear_error(tmp_path: Path, line: str, section: str) -> None:
+    write(tmp_path, "/etc/crashd.conf", f"[{section}]\n{line}\n")
+    report = read_config(HostPaths(tmp_path))
+    assert len(report.errors) == 1, report.problems
+    assert "too large" in report.errors[0].message
+    assert len(str(report.errors[0])) < 200
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("var/crash", "absolute"),
+        ("/var/\x00crash", "control character"),
+        ("/var/crash\x1b[2J", "control character"),
+        ("/../../etc", "'..'"),
+        ("LABEL=", "empty"),
+    ],
+)
+def test_unusable_targets_fail_config_check(tmp_path: Path, value: str, message: str) -> None:
+    write(tmp_path, "/etc/crashd.conf", f"[capture]\ntarget = {value}\n")
+    report = read_config(HostPaths(tmp_path))
+    assert [p.key for p in report.errors] == ["target"], report.problems
+    assert message in report.errors[0].message
+
+
+@pytest.mark.parametrize("value", ["/var/crash", "/srv/crash", "UUID=1234-ABCD", "LABEL=crashdump", "/dev/sdb1",
+                                   "PARTUUID=0f5c3b5e-01", "PARTLABEL=crash"])
+def test_usable_targets_pass(tmp_path: Path, value: str) -> None:
+    write(tmp_path, "/etc/crashd.conf", f"[capture]\ntarget = {value}\n")
+    assert load_config(HostPaths(tmp_path)).capture.target == value
+
+
+def test_fifo_dropin_does_not_hang(tmp_path: Path) -> None:
+    import os
+
+    (tmp_path / "etc/crashd.conf.d").mkdir(parents=True)
+    os.mkfifo(tmp_path / "etc/crashd.conf.d/50-x.conf")
+    report = read_config(HostPaths(tmp_path))
+    assert [str(p) for p in report.errors] == ["/etc/crashd.conf.d/50-x.conf: cannot read: is not a regular file"]
+
+
+def test_dropin_symlinked_to_dev_zero_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "etc/crashd.conf.d").mkdir(parents=True)
+    # on the real root (a relative link reaches the real /dev/zero from the fake one)
+    up = "../" * len((tmp_path / "etc/crashd.conf.d").parts)
+    (tmp_path / "etc/crashd.conf.d/50-zero.conf").symlink_to(f"{up}dev/zero")
+    report = read_config(HostPaths(tmp_path))
+    assert len(report.errors) == 1
+    assert "not a regular file" in str(report.errors[0])
+
+
+def test_oversized_config_is_refused(tmp_path: Path) -> None:
+    write(tmp_path, "/etc/crashd.conf", "#" * (2 << 20))
+    report = read_config(HostPaths(tmp_path))
+    assert len(report.errors) == 1 and "more than" in str(report.errors[0])
+
+
+def test_dropin_symlink_is_followed_inside_the_root(tmp_path: Path) -> None:
+    # config management (NixOS, ansible) links /etc files: follow them, but resolve
+    # an absolute link under --root, never on the host
+    write(tmp_path, "/srv/conf/local.conf", "[capture]\ncompression = lzo\n")
+    (tmp_path / "etc/crashd.conf.d").mkdir(parents=True)
+    (tmp_path / "etc/crashd.conf.d/50-link.conf").symlink_to("/srv/conf/local.conf")
+    report = read_config(HostPaths(tmp_path))
+    assert report.problems == []
+    assert report.config.capture.compression == "lzo"
+
+
+def test_symlink_loop_is_an_error_not_a_hang(tmp_path: Path) -> None:
+    (tmp_path / "etc/crashd.conf.d").mkdir(parents=True)
+    (tmp_path / "etc/crashd.conf.d/50-a.conf").symlink_to("50-b.conf")
+    (tmp_path / "etc/crashd.conf.d/50-b.conf").symlink_to("50-a.conf")
+    report = read_config(HostPaths(tmp_path))
+    assert len(report.errors) == 2
+    assert all("symlink" in p.message for p in report.errors)
