@@ -8,8 +8,10 @@ flattened stream is served through an offset index instead of being rebuilt on d
 from __future__ import annotations
 
 import bisect
+import heapq
 import struct
 import zlib
+from array import array
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Protocol
@@ -18,12 +20,26 @@ from crashd.core.errors import VmcoreError
 from crashd.vmcore.elf import Note, parse_notes
 from crashd.vmcore.memory import NotInDump, PageExcluded, PageIncomplete, UnsupportedCompression
 
-__all__ = ["FlatReader", "KdumpVmcore", "MAX_NOTES", "PAGE_CACHE", "Reader", "STATUS_INCOMPLETE", "open_flat"]
+__all__ = [
+    "FLAT_WINDOW",
+    "FlatReader",
+    "KdumpVmcore",
+    "MAX_FLAT_RECORDS",
+    "MAX_NOTES",
+    "PAGE_CACHE",
+    "Reader",
+    "STATUS_INCOMPLETE",
+    "open_flat",
+]
 
 FLAG_ZLIB, FLAG_LZO, FLAG_SNAPPY, FLAG_ZSTD = 0x1, 0x2, 0x4, 0x20
 STATUS_INCOMPLETE = 0x8
 PAGE_CACHE = 32
 MAX_NOTES = 16 << 20
+FLAT_WINDOW = 1 << 16  # stream bytes read at once while indexing record headers
+# makedumpfile -F writes one record per flush of its 64 KiB cache: 4 M records carry 256 GiB of
+# compressed pages. Indexing costs 50-100 bytes a record while it is built, so this bounds it.
+MAX_FLAT_RECORDS = 1 << 22
 
 
 class Reader(Protocol):
@@ -34,73 +50,78 @@ class Reader(Protocol):
 
 
 class FlatReader:
-    """The file a flattened stream describes, read through an index of its records."""
+    """The file a flattened stream describes, read through an index of its records.
+
+    The index is built in O(n log n) for n records, whatever their order (a hostile stream of
+    descending one-byte records made the old sorted-list insertion quadratic): records are
+    collected in stream order, then one sweep in offset order keeps, for every byte, the
+    latest record that wrote it.
+    """
 
     def __init__(self, src: Reader):
         self.src = src
         self.path = src.path
         self.warnings: list[str] = []
         self.truncated = False
-        self._starts: list[int] = []
-        self._ivs: list[tuple[int, int, int]] = []  # (start, end, position in the flat file)
         head = src.pread(16, 16)
         if len(head) < 16 or struct.unpack(">qq", head) != (1, 1):
             raise VmcoreError(f"{src.path}: unsupported flattened-dump header (type/version not 1/1)")
+        starts, sizes, positions = self._scan()
+        self._starts, self._ends, self._pos = _resolve(starts, sizes, positions)
+        self.size = self._ends[-1] if self._ends else 0
+
+    @property
+    def intervals(self) -> int:
+        """How many disjoint pieces the reconstructed file is made of."""
+        return len(self._starts)
+
+    def _scan(self) -> tuple[array[int], array[int], array[int]]:
+        """Every record's (offset, size, data position), in stream order; headers are read
+        through a window so that a stream of tiny records is not one pread per record."""
+        src = self.src
+        starts, sizes, positions = array("q"), array("q"), array("q")
         pos = 4096
+        win, win_at = b"", pos
         terminated = False
         while True:
-            rec = src.pread(pos, 16)
-            if len(rec) < 16:
+            if not win_at <= pos <= win_at + len(win) - 16:
+                win, win_at = src.pread(pos, FLAT_WINDOW), pos
+            rel = pos - win_at
+            if len(win) - rel < 16:
                 break
-            off, size = struct.unpack(">qq", rec)
+            off, size = _FLAT_REC.unpack_from(win, rel)
             if off == -1 and size == -1:
                 terminated = True
                 break
             if off < 0 or size <= 0:
                 raise VmcoreError(f"{src.path}: corrupt flattened dump (record at {pos}: offset {off}, size {size})")
-            if pos + 16 + size > src.size:
-                self._add(off, src.size - pos - 16, pos + 16)
+            if len(starts) >= MAX_FLAT_RECORDS:
+                raise VmcoreError(f"{src.path}: more than {MAX_FLAT_RECORDS} flattened records: not a real dump")
+            data_at = pos + 16
+            if data_at + size > src.size:
+                size = src.size - data_at
+                if size > 0:
+                    starts.append(off)
+                    sizes.append(size)
+                    positions.append(data_at)
                 break
-            self._add(off, size, pos + 16)
-            pos += 16 + size
+            starts.append(off)
+            sizes.append(size)
+            positions.append(data_at)
+            pos = data_at + size
         if not terminated:
             self.truncated = True
             self.warnings.append("truncated flattened dump: the stream ends before its end marker")
-        self.size = self._ivs[-1][1] if self._ivs else 0
-
-    def _add(self, start: int, size: int, pos: int) -> None:
-        """Insert a record; later records overwrite earlier bytes."""
-        if size <= 0:
-            return
-        end = start + size
-        i = bisect.bisect_right(self._starts, start) - 1
-        pieces: list[tuple[int, int, int]] = []
-        if i >= 0 and self._ivs[i][1] > start:
-            s, e, p = self._ivs[i]
-            if s < start:
-                pieces.append((s, start, p))
-            if e > end:
-                pieces.append((end, e, p + (end - s)))
-        else:
-            i += 1
-        j = i
-        while j < len(self._ivs) and self._ivs[j][0] < end:
-            s, e, p = self._ivs[j]
-            if e > end and s >= start:
-                pieces.append((end, e, p + (end - s)))
-            j += 1
-        pieces.append((start, end, pos))
-        pieces.sort()
-        self._ivs[i:j] = pieces
-        self._starts[i:j] = [pc[0] for pc in pieces]
+        return starts, sizes, positions
 
     def pread(self, offset: int, size: int) -> bytes:
         out = bytearray()
         end = min(offset + size, self.size)
-        i = max(bisect.bisect_right(self._starts, offset) - 1, 0)
+        starts, ends, positions = self._starts, self._ends, self._pos
+        i = max(bisect.bisect_right(starts, offset) - 1, 0)
         cur = offset
-        while cur < end and i < len(self._ivs):
-            s, e, p = self._ivs[i]
+        while cur < end and i < len(starts):
+            s, e = starts[i], ends[i]
             if e <= cur:
                 i += 1
                 continue
@@ -110,13 +131,74 @@ class FlatReader:
                 cur += gap
                 continue
             n = min(e, end) - cur
-            chunk = self.src.pread(p + (cur - s), n)
+            chunk = self.src.pread(positions[i] + (cur - s), n)
             out += chunk
             cur += n
             if len(chunk) < n:
                 break
             i += 1
         return bytes(out)
+
+
+_FLAT_REC = struct.Struct(">qq")
+
+
+def _resolve(starts: array[int], sizes: array[int], positions: array[int]) -> tuple[array[int], array[int], array[int]]:
+    """Disjoint (start, end, data position) pieces, sorted, where the later record wins each byte.
+
+    A sweep in offset order over the records with a heap of the active ones keyed by stream
+    order: each step either takes the next record or retires the current winner, so there
+    are O(n) steps of O(log n). makedumpfile writes almost in order (the header is rewritten
+    last), so the records are split into the ascending run and the rest, and only the rest
+    is sorted before the two are merged.
+    """
+    run, rest = array("q"), array("q")
+    last = -1
+    for i, start in enumerate(starts):
+        if start >= last:
+            run.append(i)
+            last = start
+        else:
+            rest.append(i)
+    order = heapq.merge(run, sorted(rest, key=starts.__getitem__), key=starts.__getitem__) if rest else iter(run)
+    del rest
+    out_s, out_e, out_p = array("q"), array("q"), array("q")
+    # (-stream index, end) of records that started at or before the sweep point. Retired ones
+    # are dropped lazily from the top, and by a compaction whenever the heap doubled, so that
+    # the ones buried under later records do not pile up (ascending streams bury every one).
+    heap: list[tuple[int, int]] = []
+    compact_at = 1024
+    nxt = next(order, None)
+    cur = 0
+    owner = -1
+    while nxt is not None or heap:
+        if not heap and nxt is not None and starts[nxt] > cur:
+            cur = starts[nxt]
+        while nxt is not None and starts[nxt] <= cur:
+            heapq.heappush(heap, (-nxt, starts[nxt] + sizes[nxt]))
+            nxt = next(order, None)
+        if len(heap) >= compact_at:
+            heap = [h for h in heap if h[1] > cur]
+            heapq.heapify(heap)
+            compact_at = max(1024, 2 * len(heap))
+        while heap and heap[0][1] <= cur:
+            heapq.heappop(heap)
+        if not heap:
+            continue
+        neg, end = heap[0]
+        rec = -neg
+        if nxt is not None and starts[nxt] < end:
+            end = starts[nxt]
+        p = positions[rec] + (cur - starts[rec])
+        if rec == owner and out_e[-1] == cur:
+            out_e[-1] = end  # the same record continues past a start it hides
+        else:
+            out_s.append(cur)
+            out_e.append(end)
+            out_p.append(p)
+            owner = rec
+        cur = end
+    return out_s, out_e, out_p
 
 
 def open_flat(src: Reader) -> FlatReader:

@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 
 from crashd.core.errors import CrashdError
 from crashd.vmcore import dmesg_of, open_dump
-from tests.conftest import SHARED
 from tests.vmcore_builder import elf_bytes, flat_bytes, kdump_bytes, vector_a, vector_e_log_buf
 
 FUZZ = settings(
@@ -121,11 +120,9 @@ def test_random_bytes_behind_real_signatures(tmp_path: Path, data: bytes, prefix
 
 
 @pytest.fixture(scope="module")
-def real_copy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def real_copy(tmp_path_factory: pytest.TempPathFactory, ref_vmcores: Path) -> Iterator[Path]:
     """A private copy of the real kdump-compressed dump, mutated in place and restored per example."""
-    src = SHARED / "vmcores" / "x86_64-6.1-sysrq.kdump-zlib"
-    if not src.is_file():
-        pytest.skip(f"reference vmcore not found at {src}")
+    src = ref_vmcores / "x86_64-6.1-sysrq.kdump-zlib"
     dst = tmp_path_factory.mktemp("fuzz-real") / "kdump"
     shutil.copyfile(src, dst)
     yield dst

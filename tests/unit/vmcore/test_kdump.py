@@ -6,11 +6,14 @@ import struct
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from crashd.core.errors import VmcoreError
-from crashd.vmcore import dmesg_of, open_dump
+from crashd.vmcore import dmesg_of, kdump, open_dump
 from crashd.vmcore.kdump import FlatReader, KdumpVmcore
 from crashd.vmcore.memory import NotInDump, PageExcluded, PageIncomplete, Source
+from tests.unit.vmcore.bounded import run_bounded
 from tests.vmcore_builder import VECTOR_A_EXPECTED, flat_bytes, kdump_bytes, vector_a
 
 
@@ -133,4 +136,61 @@ def test_arm32_kdump_uses_the_ilp32_layout_and_ram_relative_pfns(tmp_path: Path)
 def test_old_diskdump_signature_is_recognised_and_refused(tmp_path: Path) -> None:
     path = _write(tmp_path, b"DISKDUMP" + bytes(4088))
     with pytest.raises(VmcoreError, match="DISKDUMP"):
+        open_dump(path)
+
+
+def _flat_stream(records: list[tuple[int, bytes]]) -> bytes:
+    out = bytearray(b"makedumpfile".ljust(16, b"\0") + struct.pack(">qq", 1, 1)).ljust(4096, b"\0")
+    for off, data in records:
+        out += struct.pack(">qq", off, len(data)) + data
+    return bytes(out + struct.pack(">qq", -1, -1))
+
+
+def _painted(records: list[tuple[int, bytes]]) -> bytes:
+    """The reconstructed file, by the obvious method: write every record in stream order."""
+    buf = bytearray(max((o + len(d) for o, d in records), default=0))
+    for off, data in records:
+        buf[off : off + len(data)] = data
+    return bytes(buf)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 300), st.binary(min_size=1, max_size=40)), max_size=40))
+def test_flattened_index_equals_writing_every_record_in_order(tmp_path_factory: pytest.TempPathFactory,
+                                                               records: list[tuple[int, bytes]]) -> None:
+    path = tmp_path_factory.mktemp("flat") / "f"
+    path.write_bytes(_flat_stream(records))
+    src = Source(path)
+    try:
+        flat = FlatReader(src)
+        want = _painted(records)
+        assert flat.size == len(want)
+        assert flat.pread(0, len(want) + 10) == want
+        for at in range(0, len(want), 7):
+            assert flat.pread(at, 13) == want[at : at + 13]
+    finally:
+        src.close()
+
+
+@pytest.mark.parametrize("order", ["descending", "ascending-overlapping"])
+def test_half_a_million_tiny_records_index_in_bounded_time_and_memory(tmp_path: Path, order: str) -> None:
+    """Issue 10 F2: descending one-byte records made the index quadratic (1 M: > 120 s)."""
+    n = 500_000
+    offsets = range(n - 1, -1, -1) if order == "descending" else range(n)
+    size = 1 if order == "descending" else 2
+    path = _write(tmp_path, _flat_stream([(o, bytes([o & 0xFF]) * size) for o in offsets]))
+    out = run_bounded(
+        "from crashd.vmcore.kdump import FlatReader\n"
+        "from crashd.vmcore.memory import Source\n"
+        f"f = FlatReader(Source({str(path)!r}))\n"
+        "print(f.size, f.intervals, f.pread(1000, 3).hex())\n",
+        cpu_seconds=15, memory=384 << 20,
+    )
+    assert out.split() == [str(n + size - 1), str(n if size == 1 else n), bytes([0xE8, 0xE9, 0xEA]).hex()]
+
+
+def test_a_flattened_stream_of_too_many_records_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(kdump, "MAX_FLAT_RECORDS", 100)
+    path = _write(tmp_path, _flat_stream([(o, b"x") for o in range(101)]))
+    with pytest.raises(VmcoreError, match="more than 100 flattened records"):
         open_dump(path)
