@@ -331,9 +331,21 @@ def signature(kind: str, pc_symbol: str | None, frames: Sequence[str], message: 
 
 
 def _cross_check(summary: CrashSummary, cpus: Sequence[Any]) -> None:
-    """Take the crashing CPU's registers when the log does not name them."""
-    by_cpu = {getattr(c, "cpu", None): c for c in cpus}
-    chosen = by_cpu.get(summary.cpu) if summary.cpu is not None else (cpus[0] if len(cpus) == 1 else None)
+    """Take the crashing CPU's registers when the log does not name them.
+
+    ``.cpu`` is the note's position, not a CPU number: /proc/vmcore has notes only
+    for CPUs that saved registers (an offline CPU 1 shifts CPU 2 to position 1).
+    So the note is found by the log's PID (as ``crashd vmcore`` does); the position
+    stands in only when it cannot be wrong: one note, or no PID in the log."""
+    if summary.pid is not None:
+        same = [c for c in cpus if getattr(c, "pid", None) == summary.pid]
+        chosen = same[0] if len(same) == 1 else (cpus[0] if len(cpus) == 1 else None)
+        if not same and len(cpus) > 1:
+            summary.warnings.append(f"no register note carries PID {summary.pid} (CPU {summary.cpu}): registers not taken")
+    elif summary.cpu is not None:
+        chosen = {getattr(c, "cpu", None): c for c in cpus}.get(summary.cpu)
+    else:
+        chosen = cpus[0] if len(cpus) == 1 else None
     if chosen is None:
         return
     pid = getattr(chosen, "pid", None)

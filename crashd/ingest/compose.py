@@ -61,14 +61,17 @@ def plan_bytes(plan: Plan) -> int:
 
 
 def needed_bytes(plan: Plan, store_dev: int) -> int:
-    """New space in the store the record needs (a dump renamed within one file system needs none)."""
+    """New space in the store the record needs: a dump renamed within one file system
+    needs none, one copied across needs its allocated blocks (holes stay holes), not its size."""
     needed = sum(len(f.raw) for c in plan.pstore for f in c.files)
     if plan.capture:
         for n in [DMESG_FILE, CAPTURE_JSON, *plan.capture.dumps]:
             with contextlib.suppress(FileNotFoundError):
                 st = os.lstat(plan.capture.path / n)
-                if n in (DMESG_FILE, CAPTURE_JSON) or st.st_dev != store_dev:
+                if n in (DMESG_FILE, CAPTURE_JSON):
                     needed += st.st_size
+                elif st.st_dev != store_dev:
+                    needed += st.st_blocks * 512
     return needed
 
 
@@ -135,7 +138,7 @@ def compose(plan: Plan, staging: Staging, now: float) -> tuple[str, RecordMetada
             "ecc": next((f.ecc for f in crash.parts if f.ecc), None),
             "missing_parts": crash.missing_parts,
             "name": crash.parts[-1].name.name if crash.parts else crash.extras[0].name.name,
-            "files": [f.name.name for f in crash.files],
+            "files": [f.stored_name for f in crash.files],
             "part_count": len(crash.parts),
             "reason": crash.reason,
             "time": iso(crash.time),
@@ -144,7 +147,7 @@ def compose(plan: Plan, staging: Staging, now: float) -> tuple[str, RecordMetada
     ]
     for crash in plan.pstore:
         for f in crash.files:
-            staging.write_bytes(f"pstore/{f.name.name}", f.raw)
+            staging.write_bytes(f"pstore/{f.stored_name}", f.raw)
     if cap is not None:
         if (cap.path / CAPTURE_JSON).is_file():
             staging.copy_file(cap.path / CAPTURE_JSON, CAPTURE_JSON)

@@ -98,6 +98,14 @@ class PstoreFile:
     part: int | None = None
     body: str | None = None  # dmesg text without header and ECC line; None if unreadable
     ecc: str | None = None
+    # Where systemd-pstore archived it ("archive-<boot>-…"), "" for /sys/fs/pstore: every
+    # archived boot has its own console-ramoops-0, and a record must keep them apart.
+    subdir: str = ""
+
+    @property
+    def stored_name(self) -> str:
+        """The file's name below the record's ``pstore/``."""
+        return f"{self.subdir}/{self.name.name}" if self.subdir else self.name.name
 
     @property
     def time(self) -> float:

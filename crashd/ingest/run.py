@@ -234,8 +234,10 @@ class Ingester:
                 new.append(f)
         # systemd-pstore's archive: read what it moved there (never delete: its tmpfiles rule ages it out).
         seen = {file_mark(f) for f in new}
-        for sub in archive_dirs(self.paths.systemd_pstore_archive):
+        archive = self.paths.systemd_pstore_archive
+        for sub in archive_dirs(archive):
             for f in scan(sub, self._refused):
+                f.subdir = "-".join(["archive", *sub.relative_to(archive).parts])
                 mark = file_mark(f)
                 if mark not in done and mark not in seen:
                     seen.add(mark)

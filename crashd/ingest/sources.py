@@ -126,7 +126,8 @@ def ingested_marks(paths: HostPaths, store: Path) -> set[str]:
             marks.add(f"spool-{vm['spool']}-{vm['spool_digest']}")
         for name, info in (meta.get("files") or {}).items():
             if name.startswith("pstore/") and isinstance(info, dict):
-                marks.add(f"pstore-{name[7:]}-{str(info.get('sha256', ''))[:32]}")
+                base = name.rsplit("/", 1)[-1]  # archived files sit one level deeper
+                marks.add(f"pstore-{base}-{str(info.get('sha256', ''))[:32]}")
     return marks
 
 

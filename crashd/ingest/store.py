@@ -18,7 +18,7 @@ import os
 import re
 import shutil
 import stat
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -154,6 +154,25 @@ def sha256_file(path: Path) -> tuple[int, str]:
     return pos, h.hexdigest()
 
 
+def _data_extents(fd: int, size: int) -> Iterator[tuple[int, int]]:
+    """``(start, end)`` of each data extent of an open file; the whole file where the
+    file system cannot tell (no SEEK_DATA)."""
+    pos = 0
+    while pos < size:
+        try:
+            data = os.lseek(fd, pos, os.SEEK_DATA)
+        except OSError as exc:
+            if exc.errno == errno.ENXIO:  # only a hole is left
+                return
+            if exc.errno in (errno.EINVAL, errno.EOPNOTSUPP):
+                yield pos, size
+                return
+            raise
+        hole = min(os.lseek(fd, data, os.SEEK_HOLE), size)
+        yield data, hole
+        pos = hole
+
+
 def _private(path: Path) -> None:
     """A moved-in file keeps its old mode: make it 0600 (never through a symlink)."""
     fd = open_source(path)
@@ -194,6 +213,8 @@ class Staging:
 
     def _parent(self, name: str) -> Path:
         parent = (self.path / name).parent
+        for level in reversed(parent.relative_to(self.path).parents[:-1] if parent != self.path else []):
+            ensure_dir(self.path / level)  # each level 0700, whatever the umask
         if parent != self.path:
             ensure_dir(parent)
         return parent
@@ -229,14 +250,26 @@ class Staging:
         self.write_bytes(name, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
 
     def copy_file(self, src: Path, name: str) -> None:
-        """Durable copy of a regular file (never through a symlink)."""
+        """Durable copy of a regular file (never through a symlink); holes stay holes.
+
+        A dump is mostly holes (a 256 MiB ELF dump may hold 4 KiB of data): only the
+        extents SEEK_DATA/SEEK_HOLE report are copied, so a copy across file systems
+        allocates what the original did, not its size."""
         sfd = open_source(src)
 
         def write(fd: int) -> None:
-            while chunk := os.read(sfd, _CHUNK):
-                view = memoryview(chunk)
-                while view:
-                    view = view[os.write(fd, view) :]
+            size = os.fstat(sfd).st_size
+            for start, end in _data_extents(sfd, size):
+                pos = start
+                while pos < end:
+                    chunk = os.pread(sfd, min(_CHUNK, end - pos), pos)
+                    if not chunk:  # the source shrank under us
+                        break
+                    done = 0
+                    while done < len(chunk):
+                        done += os.pwrite(fd, chunk[done:], pos + done)
+                    pos += len(chunk)
+            os.ftruncate(fd, size)
 
         try:
             self._write_from(name, write)
