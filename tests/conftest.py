@@ -1,46 +1,40 @@
-"""Shared fixtures: fake roots and the real reference data in ../shared."""
+"""Shared fixtures: fake roots and the real reference data in tests/data (see its README.md)."""
 
 from __future__ import annotations
 
-import os
+import shutil
 from pathlib import Path
 
 import pytest
 
-SHARED = Path(os.environ.get("CRASHD_SHARED", Path(__file__).resolve().parents[2] / "shared"))
-# The reference dump every reader test compares against (../shared/vmcores/<REF>.*).
+DATA = Path(__file__).resolve().parent / "data"
+# The reference dump every reader test compares against (tests/data/vmcores/<REF>.*).
 REF = "x86_64-6.1-sysrq"
 
 
-@pytest.fixture
-def shared_vmcores() -> Path:
-    """``../shared/vmcores`` (real dumps); skips when the folder is absent."""
-    path = SHARED / "vmcores"
-    if not path.is_dir():
-        pytest.skip(f"reference vmcores not found at {path}")
-    return path
+@pytest.fixture(scope="session")
+def ref_vmcores(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tests/data/vmcores with every ``*.zst`` decompressed once per session (streamed, never
+    whole in memory): ``<REF>.elf``, ``.kdump-zlib``, ``.kdump-lzo``, ``.flat`` and the text files."""
+    import zstandard
 
-
-@pytest.fixture
-def shared_pstore() -> Path:
-    """``../shared/pstore`` (real ramoops records); skips when absent."""
-    path = SHARED / "pstore"
-    if not path.is_dir():
-        pytest.skip(f"reference pstore records not found at {path}")
-    return path
+    out = tmp_path_factory.mktemp("vmcores")
+    for src in sorted((DATA / "vmcores").iterdir()):
+        if src.suffix == ".zst":
+            with src.open("rb") as fin, (out / src.stem).open("wb") as fout:
+                zstandard.ZstdDecompressor().copy_stream(fin, fout)
+        elif src.suffix == ".txt":
+            shutil.copyfile(src, out / src.name)
+    return out
 
 
 @pytest.fixture(scope="session")
-def reference_elf(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The reference ELF dump, decompressed once per session (streamed, never whole in memory)."""
-    src = SHARED / "vmcores" / f"{REF}.elf.zst"
-    if not src.is_file():
-        pytest.skip(f"reference vmcore not found at {src}")
-    import zstandard
+def reference_elf(ref_vmcores: Path) -> Path:
+    """The reference ELF dump (what ``makedumpfile -E -d 31`` wrote), decompressed."""
+    return ref_vmcores / f"{REF}.elf"
 
-    out = tmp_path_factory.mktemp("ref") / f"{REF}.elf"
-    with src.open("rb") as fin, out.open("wb") as fout:
-        reader = zstandard.ZstdDecompressor().stream_reader(fin)
-        while chunk := reader.read(1 << 20):
-            fout.write(chunk)
-    return out
+
+@pytest.fixture
+def ref_pstore() -> Path:
+    """tests/data/pstore: real ramoops records, as the pstore file system showed them."""
+    return DATA / "pstore"

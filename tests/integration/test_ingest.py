@@ -18,7 +18,7 @@ from tests.unit.ingest.scenario import BOOT_CRASHED, capture_json
 PANIC = "Kernel panic - not syncing: sysrq triggered crash"
 
 
-def machine(tmp_path: Path, shared_pstore: Path, shared_vmcores: Path, last_boot: str) -> Path:
+def machine(tmp_path: Path, ref_pstore: Path, ref_vmcores: Path, last_boot: str) -> Path:
     """The real ramoops record in /sys/fs/pstore and a capture of the reference vmcore in /var/crash."""
     pytest.importorskip("crashd.vmcore", reason="crashd.vmcore (the vmcore reader, issue 7) is not in the tree")
     build_root(
@@ -30,13 +30,13 @@ def machine(tmp_path: Path, shared_pstore: Path, shared_vmcores: Path, last_boot
         },
     )
     ramoops = tmp_path / "sys/fs/pstore/dmesg-ramoops-0"
-    shutil.copyfile(shared_pstore / "panic-small-records" / "dmesg-ramoops-0", ramoops)
+    shutil.copyfile(ref_pstore / "panic-small-records" / "dmesg-ramoops-0", ramoops)
     # Written after crashd last ran (.last-boot) and far from the dump's CRASHTIME: only the boot id can link.
     os.utime(tmp_path / "var/lib/crash/.last-boot", (999_000_000, 999_000_000))
     os.utime(ramoops, (1_000_000_000, 1_000_000_000))
     spool = tmp_path / "var/crash" / f"20261127T173600-{BOOT_CRASHED[:8]}"
     spool.mkdir(parents=True)
-    shutil.copyfile(shared_vmcores / "x86_64-6.1-sysrq.kdump-zlib", spool / "vmcore.kdump")
+    shutil.copyfile(ref_vmcores / "x86_64-6.1-sysrq.kdump-zlib", spool / "vmcore.kdump")
     info = capture_json(BOOT_CRASHED, "vmcore.kdump")
     info.update(collector="makedumpfile", dump_level=31, compression="zlib")
     (spool / "capture.json").write_text(json.dumps(info))
@@ -59,8 +59,8 @@ def records(root: Path) -> list[str]:
     return [r["name"] for r in json.loads(res.stdout)["records"]]
 
 
-def test_same_boot_id_gives_one_record(tmp_path: Path, shared_pstore: Path, shared_vmcores: Path) -> None:
-    root = machine(tmp_path, shared_pstore, shared_vmcores, last_boot=BOOT_CRASHED)
+def test_same_boot_id_gives_one_record(tmp_path: Path, ref_pstore: Path, ref_vmcores: Path) -> None:
+    root = machine(tmp_path, ref_pstore, ref_vmcores, last_boot=BOOT_CRASHED)
     res = run_crashd(["ingest"], root)
     assert res.returncode == 0, res.stderr
     (name,) = records(root)
@@ -77,11 +77,11 @@ def test_same_boot_id_gives_one_record(tmp_path: Path, shared_pstore: Path, shar
     rec = root / "var/lib/crash" / name
     assert sorted(meta["files"]) == ["capture.json", "dmesg.txt", "pstore/dmesg-ramoops-0", "vmcore.kdump"]
     assert (rec / "pstore/dmesg-ramoops-0").read_bytes() == (
-        shared_pstore / "panic-small-records/dmesg-ramoops-0"
+        ref_pstore / "panic-small-records/dmesg-ramoops-0"
     ).read_bytes()
     assert stat.S_IMODE((rec / "vmcore.kdump").stat().st_mode) == 0o600
     # vmcore-dmesg's text, derived from the dump because the capture saved none
-    assert (rec / "dmesg.txt").read_text() == (shared_vmcores / "x86_64-6.1-sysrq.vmcore-dmesg.txt").read_text()
+    assert (rec / "dmesg.txt").read_text() == (ref_vmcores / "x86_64-6.1-sysrq.vmcore-dmesg.txt").read_text()
     assert list((root / "sys/fs/pstore").iterdir()) == []
     assert list((root / "var/crash").iterdir()) == []
     again = run_crashd(["ingest"], root)
@@ -89,8 +89,8 @@ def test_same_boot_id_gives_one_record(tmp_path: Path, shared_pstore: Path, shar
     assert records(root) == [name]
 
 
-def test_other_boot_id_gives_two_records(tmp_path: Path, shared_pstore: Path, shared_vmcores: Path) -> None:
-    root = machine(tmp_path, shared_pstore, shared_vmcores, last_boot="2" * 32)
+def test_other_boot_id_gives_two_records(tmp_path: Path, ref_pstore: Path, ref_vmcores: Path) -> None:
+    root = machine(tmp_path, ref_pstore, ref_vmcores, last_boot="2" * 32)
     res = run_crashd(["ingest"], root)
     assert res.returncode == 0, res.stderr
     names = records(root)
@@ -160,7 +160,7 @@ def test_unwritable_store_is_one_clear_error_and_pstore_stays(tmp_path: Path) ->
 
 
 def test_ready_is_sent_after_the_pstore_read_and_before_the_records(
-    tmp_path: Path, shared_pstore: Path, shared_vmcores: Path
+    tmp_path: Path, ref_pstore: Path, ref_vmcores: Path
 ) -> None:
     """crashd-ingest.service (Type=notify) holds up systemd-pstore and the boot only for the pstore
     read: READY=1 comes when every entry is in memory, before any record (or dump copy) is written."""
@@ -169,7 +169,7 @@ def test_ready_is_sent_after_the_pstore_read_and_before_the_records(
     from crashd.core.paths import HostPaths
     from crashd.ingest.run import ingest
 
-    root = machine(tmp_path / "root", shared_pstore, shared_vmcores, last_boot=BOOT_CRASHED)
+    root = machine(tmp_path / "root", ref_pstore, ref_vmcores, last_boot=BOOT_CRASHED)
     paths = HostPaths(root)
     seen: list[list[str]] = []
 
@@ -183,14 +183,14 @@ def test_ready_is_sent_after_the_pstore_read_and_before_the_records(
     assert len(result.created) == 1 and not result.problems
     record = paths.crash_store / result.created[0]
     assert (record / "pstore" / "dmesg-ramoops-0").read_bytes() == (
-        shared_pstore / "panic-small-records" / "dmesg-ramoops-0").read_bytes()
+        ref_pstore / "panic-small-records" / "dmesg-ramoops-0").read_bytes()
     assert (record / "vmcore.kdump").is_file()
 
 
-def test_crashd_ingest_notifies_systemd(tmp_path: Path, shared_pstore: Path, shared_vmcores: Path) -> None:
+def test_crashd_ingest_notifies_systemd(tmp_path: Path, ref_pstore: Path, ref_vmcores: Path) -> None:
     from tests.unit.arm.helpers import NotifyReceiver
 
-    root = machine(tmp_path / "root", shared_pstore, shared_vmcores, last_boot=BOOT_CRASHED)
+    root = machine(tmp_path / "root", ref_pstore, ref_vmcores, last_boot=BOOT_CRASHED)
     rx = NotifyReceiver(tmp_path)
     res = run_crashd(["ingest"], root, env={"NOTIFY_SOCKET": rx.name})
     assert res.returncode == 0, res.stderr

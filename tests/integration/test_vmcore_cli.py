@@ -142,16 +142,16 @@ def test_help_documents_exit_status() -> None:
 
 
 @pytest.mark.parametrize("suffix", ["elf", "kdump-zlib", "kdump-lzo", "flat"])
-def test_reference_dmesg_is_byte_identical(shared_vmcores: Path, reference_elf: Path, suffix: str) -> None:
-    path = reference_elf if suffix == "elf" else shared_vmcores / f"{REF}.{suffix}"
+def test_reference_dmesg_is_byte_identical(ref_vmcores: Path, reference_elf: Path, suffix: str) -> None:
+    path = reference_elf if suffix == "elf" else ref_vmcores / f"{REF}.{suffix}"
     proc = run_crashd(["dmesg", str(path)])
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout == (shared_vmcores / f"{REF}.vmcore-dmesg.txt").read_text()
+    assert proc.stdout == (ref_vmcores / f"{REF}.vmcore-dmesg.txt").read_text()
 
 
 @pytest.mark.parametrize("suffix", ["elf", "kdump-zlib"])
-def test_reference_inspect_json(shared_vmcores: Path, reference_elf: Path, suffix: str) -> None:
-    path = reference_elf if suffix == "elf" else shared_vmcores / f"{REF}.{suffix}"
+def test_reference_inspect_json(ref_vmcores: Path, reference_elf: Path, suffix: str) -> None:
+    path = reference_elf if suffix == "elf" else ref_vmcores / f"{REF}.{suffix}"
     proc = run_crashd(["inspect", "--json", str(path)])
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
@@ -165,7 +165,7 @@ def test_reference_inspect_json(shared_vmcores: Path, reference_elf: Path, suffi
     assert data["complete"] is True
 
 
-def test_reference_truncated_elf(tmp_path: Path, shared_vmcores: Path, reference_elf: Path) -> None:
+def test_reference_truncated_elf(tmp_path: Path, ref_vmcores: Path, reference_elf: Path) -> None:
     cut = tmp_path / "cut.elf"
     with reference_elf.open("rb") as fin, cut.open("wb") as fout:
         left = reference_elf.stat().st_size * 6 // 10

@@ -18,9 +18,9 @@ from tests.unit.ingest.scenario import (
 )
 
 
-def test_pstore_only_record(tmp_path: Path, shared_pstore: Path) -> None:
+def test_pstore_only_record(tmp_path: Path, ref_pstore: Path) -> None:
     m = Machine(tmp_path)
-    raw = (shared_pstore / "oops-then-panic" / "dmesg-ramoops-0").read_bytes()
+    raw = (ref_pstore / "oops-then-panic" / "dmesg-ramoops-0").read_bytes()
     m.pstore("dmesg-ramoops-0", raw)
     result = m.ingest()
     (rec,) = m.records()
@@ -118,13 +118,13 @@ def test_close_crash_time_links(tmp_path: Path) -> None:
     assert [m.metadata(r)["kind"] for r in m.records()] == ["kdump+pstore"]
 
 
-def test_contradicting_crash_lines_never_link(tmp_path: Path, shared_pstore: Path) -> None:
+def test_contradicting_crash_lines_never_link(tmp_path: Path, ref_pstore: Path) -> None:
     m = Machine(tmp_path)
     m.last_boot(BOOT_CRASHED)
     m.capture(messages=sysrq_messages(5.5))
     # the same boot's earlier, non-fatal oops: its own record
-    m.pstore("dmesg-ramoops-0", (shared_pstore / "oops-then-panic" / "dmesg-ramoops-0").read_bytes())
-    m.pstore("dmesg-ramoops-1", (shared_pstore / "oops-then-panic" / "dmesg-ramoops-1").read_bytes())
+    m.pstore("dmesg-ramoops-0", (ref_pstore / "oops-then-panic" / "dmesg-ramoops-0").read_bytes())
+    m.pstore("dmesg-ramoops-1", (ref_pstore / "oops-then-panic" / "dmesg-ramoops-1").read_bytes())
     m.ingest()
     kinds = sorted((m.metadata(r)["kind"], m.metadata(r)["panic"]["kind"]) for r in m.records())
     assert kinds == [("kdump+pstore", "sysrq"), ("pstore", "oops")]

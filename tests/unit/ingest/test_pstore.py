@@ -139,8 +139,8 @@ def test_same_count_in_another_boot_is_another_dump(tmp_path: Path) -> None:
     assert crashes[0].text().endswith("first boot\n")
 
 
-def test_real_ramoops_records(shared_pstore: Path) -> None:
-    crashes = group(scan(shared_pstore / "oops-then-panic"))
+def test_real_ramoops_records(ref_pstore: Path) -> None:
+    crashes = group(scan(ref_pstore / "oops-then-panic"))
     assert [(c.reason, c.count) for c in sorted(crashes, key=lambda c: c.count or 0)] == [("Oops", 1), ("Panic", 2)]
     for c in crashes:
         assert c.parts[0].ecc == "ECC: No errors detected"

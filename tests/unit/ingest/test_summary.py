@@ -1,4 +1,4 @@
-"""The crash summariser on real logs (../shared) and on synthetic ones per pattern."""
+"""The crash summariser on real logs (tests/data) and on synthetic ones per pattern."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from crashd.crashlog.summary import KINDS, TRIGGERS, classify, normalize_frame, 
 DESIGN_KEYS = {"kind", "message", "cpu", "pid", "comm", "pc", "pc_symbol", "taint", "call_trace"}
 
 
-def test_reference_vmcore_dmesg_is_a_sysrq_panic(shared_vmcores: Path) -> None:
-    s = summarize((shared_vmcores / "x86_64-6.1-sysrq.vmcore-dmesg.txt").read_text())
+def test_reference_vmcore_dmesg_is_a_sysrq_panic(ref_vmcores: Path) -> None:
+    s = summarize((ref_vmcores / "x86_64-6.1-sysrq.vmcore-dmesg.txt").read_text())
     assert s.kind == "sysrq"
     assert s.message == "Kernel panic - not syncing: sysrq triggered crash"
     assert (s.cpu, s.pid, s.comm, s.taint) == (0, 1, "init", "")
@@ -25,8 +25,8 @@ def test_reference_vmcore_dmesg_is_a_sysrq_panic(shared_vmcores: Path) -> None:
     assert set(s.to_dict()) == DESIGN_KEYS
 
 
-def test_pstore_oops_record(shared_pstore: Path) -> None:
-    s = summarize((shared_pstore / "oops-then-panic" / "dmesg-ramoops-0").read_text())
+def test_pstore_oops_record(ref_pstore: Path) -> None:
+    s = summarize((ref_pstore / "oops-then-panic" / "dmesg-ramoops-0").read_text())
     assert s.kind == "oops"
     assert s.message == "BUG: kernel NULL pointer dereference, address: 0000000000000000"
     assert (s.cpu, s.pid, s.comm, s.taint) == (0, 142, "sh", "GOE")
@@ -36,18 +36,18 @@ def test_pstore_oops_record(shared_pstore: Path) -> None:
     assert s.timestamp == pytest.approx(3.798480)
 
 
-def test_pstore_panic_after_oops_is_the_sysrq(shared_pstore: Path) -> None:
-    s = summarize((shared_pstore / "oops-then-panic" / "dmesg-ramoops-1").read_text())
+def test_pstore_panic_after_oops_is_the_sysrq(ref_pstore: Path) -> None:
+    s = summarize((ref_pstore / "oops-then-panic" / "dmesg-ramoops-1").read_text())
     assert s.kind == "sysrq"
     assert s.message == "Kernel panic - not syncing: sysrq triggered crash"
     # The panic after an oops prints no stack (TAINT_DIE): nothing is invented.
     assert s.cpu is None and s.call_trace == []
 
 
-def test_same_place_same_signature_across_sources(shared_vmcores: Path, shared_pstore: Path) -> None:
-    vm = summarize((shared_vmcores / "x86_64-6.1-sysrq.vmcore-dmesg.txt").read_text())
-    ps = summarize((shared_pstore / "panic-small-records" / "dmesg-ramoops-0").read_text())
-    oops = summarize((shared_pstore / "oops-then-panic" / "dmesg-ramoops-0").read_text())
+def test_same_place_same_signature_across_sources(ref_vmcores: Path, ref_pstore: Path) -> None:
+    vm = summarize((ref_vmcores / "x86_64-6.1-sysrq.vmcore-dmesg.txt").read_text())
+    ps = summarize((ref_pstore / "panic-small-records" / "dmesg-ramoops-0").read_text())
+    oops = summarize((ref_pstore / "oops-then-panic" / "dmesg-ramoops-0").read_text())
     # Different '?' frames and timestamps, same crash site.
     assert vm.signature == ps.signature
     assert vm.signature != oops.signature
