@@ -29,6 +29,7 @@ def run(verb: str, args: argparse.Namespace, ctx: Context) -> int:
     from crashd.core.errors import CrashdError
     from crashd.core.journal import Journal
     from crashd.core.notify import Notifier
+    from crashd.ingest.printable import printable
     from crashd.ingest.run import ingest
 
     config = load_config(ctx.paths)
@@ -60,8 +61,8 @@ def run(verb: str, args: argparse.Namespace, ctx: Context) -> int:
         print(f"created {name}")
     for name in result.removed:
         print(f"removed {name} (retention)")
-    for problem in result.problems:
-        print(f"crashd ingest: {problem}", file=sys.stderr)
+    for problem in result.problems:  # names and reasons may hold what the crashed kernel wrote
+        print(f"crashd ingest: {printable(problem, 4096)}", file=sys.stderr)
     if result.problems:  # each failed source already has its own ingest_failed event
         return EXIT_FAILURE
     return EXIT_OK

@@ -32,6 +32,7 @@ from crashd.core.settings import Config
 from crashd.core.tools import ToolRunner
 from crashd.ingest.compose import SPACE_MARGIN, compose, needed_bytes, plan_bytes, record_summary
 from crashd.ingest.matching import Plan, plan_records
+from crashd.ingest.printable import printable
 from crashd.ingest.pstore import PstoreFile, group, scan
 from crashd.ingest.retention import Removal, prune
 from crashd.ingest.sources import (
@@ -154,6 +155,7 @@ class Ingester:
         else:  # a bug, or input nobody foresaw: the traceback goes to the log
             log.error("ingesting %s failed", source, exc_info=exc)
             reason = f"{exc.__class__.__name__}: {exc}"
+        source, reason = printable(source, 4096), printable(reason, 4096)
         problem = f"{source}: {reason}" if not reason.startswith(source) else reason
         self.result.problems.append(problem)
         log.error("%s; left in place for the next run", problem)
@@ -287,13 +289,17 @@ class Ingester:
         self.result.created.append(name)
         log.info("created crash record %s", final)
         summary = record_summary(plan)
+        # Said as what happened now (a record was made), not as the panic line itself: a
+        # search of this boot's journal for panics must not find one (notice, not warning).
+        line = printable(summary.message) or "no panic line found"
         self.journal.event(
             "record_created",
-            summary.message or f"kernel crash recorded ({plan.kind}), no panic line found",
-            priority=4,
+            f"Kernel crash in the previous boot recorded as {name}: {line} "
+            f"({plan.kind}, signature {summary.signature or 'none'})",
+            priority=5,
             record=name,
             signature=summary.signature,
-            kernel=meta["kernel"].get("release"),
+            kernel=printable(meta["kernel"].get("release"), 128) or None,
             kind=summary.kind,
         )
         for crash in plan.pstore:

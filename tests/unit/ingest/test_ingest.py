@@ -41,7 +41,10 @@ def test_pstore_only_record(tmp_path: Path, ref_pstore: Path) -> None:
     assert not (m.paths.pstore / "dmesg-ramoops-0").exists()  # unlinked after the durable copy
     assert [e[0] for e in m.journal.events] == ["record_created"]
     event, message, fields = m.journal.events[0]
-    assert message == meta["panic"]["message"]
+    assert message == (
+        f"Kernel crash in the previous boot recorded as {rec.name}: {meta['panic']['message']}"
+        f" (pstore, signature {meta['signature']})"
+    )
     assert fields["record"] == rec.name and fields["signature"] == meta["signature"]
     assert fields["kernel"] == "6.1.0-56-amd64"
 
