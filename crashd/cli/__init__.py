@@ -36,6 +36,7 @@ __all__ = [
     "main",
 ]
 
+    "os_error_line",
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -125,6 +126,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         parser = _parser(find_verb(args_list))
         args = parser.parse_args(args_list)
+def os_error_line(exc: OSError, paths: HostPaths) -> str:
+    """``<path>: <strerror>`` and, where there is one, the fix."""
+    import errno
+    import os
+    from pathlib import Path
+
+    where = paths.unhost(Path(exc.filename)) + ": " if exc.filename else ""
+    line = f"{where}{exc.strerror or exc}"
+    if exc.errno in (errno.EACCES, errno.EPERM) and os.geteuid() != 0:
+        store = exc.filename and Path(exc.filename).is_relative_to(paths.crash_store)
+        what = "crash records are readable by root only" if store else "this needs root"
+        return f"{line}: {what}; try sudo"
+    if exc.errno == errno.ENOENT:
+        return f"{line} (removed meanwhile, e.g. by retention?)"
+    return line
+
+
     except SystemExit as exc:  # argparse: --help/--version exit 0, errors exit 2
         return int(exc.code or 0)
     if args.verb is None:
@@ -150,6 +168,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `crashd list | head`: the reader left; not an error
         import os
 
+    except OSError as exc:  # a permission, a race with a prune, a full disk: one line, not a traceback
+        if args.debug:
+            logging.getLogger("crashd").exception("%s", exc)
+        print(f"crashd {args.verb}: {os_error_line(exc, ctx.paths)}", file=sys.stderr)
+        return EXIT_FAILURE
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_OK

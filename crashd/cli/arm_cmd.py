@@ -54,13 +54,15 @@ def arm(args: argparse.Namespace, ctx: Context) -> int:
     if not readiness.ready:
         clear_hold(ctx.paths)  # arm as soon as it can: the daemon keeps checking
         pid = signal_daemon(ctx.paths)
+        Journal.detect(ctx.paths).event("arm_failed", f"crashd arm: {readiness.summary()}", priority=4,
+                                        reason=readiness.blocking()[0].reason if readiness.blocking() else "not_ready")
         _say(args, False, readiness.summary(), daemon_pid=pid)
         return EXIT_NOT_ARMED
     plan = plan_for(ctx.paths, config, readiness.boot_files, readiness.auto_file_load, machine_arch())
     try:
         Kexec(ctx.paths, ctx.tools).load(plan)
     except ArmError as exc:
-        Journal.detect().event("arm_failed", f"Arming the capture kernel failed: {exc}", priority=3,
+        Journal.detect(ctx.paths).event("arm_failed", f"Arming the capture kernel failed: {exc}", priority=3,
                                reason="kexec_failed", stderr=exc.stderr.strip() or None)
         _say(args, False, f"not armed: {exc}", argv=exc.argv)
         return EXIT_FAILURE
@@ -69,7 +71,7 @@ def arm(args: argparse.Namespace, ctx: Context) -> int:
     # only now: while the hold is there the daemon keeps its hands off, so it
     # cannot race this load (the kernel answers a concurrent load with EBUSY)
     clear_hold(ctx.paths)
-    Journal.detect().event("armed", f"Capture kernel armed: {readiness.boot_files.release} (crashd arm)",
+    Journal.detect(ctx.paths).event("armed", f"Capture kernel armed: {readiness.boot_files.release} (crashd arm)",
                            reason="crashd arm", release=readiness.boot_files.release, kernel=state.kernel,
                            initrd=state.initrd, cmdline=plan.cmdline, file_load=int(plan.file_load))
     pid = signal_daemon(ctx.paths)
@@ -88,15 +90,19 @@ def disarm(args: argparse.Namespace, ctx: Context) -> int:
     previous = read_state(ctx.paths)
     if crash_loaded(ctx.paths) is not True:
         write_state(ctx.paths, ArmState(armed=False, since=now_iso(), reason="crashd disarm"))
+        Journal.detect(ctx.paths).event("disarmed", "crashd disarm: nothing was loaded; the daemon will not arm until "
+                                        "'crashd arm'", priority=5, reason="crashd disarm")
         _say(args, True, "not armed (nothing to unload)", daemon_pid=pid)
         return EXIT_OK
     file_load = bool(previous.file_load) if previous else False
     try:
         Kexec(ctx.paths, ctx.tools).unload(file_load)
     except ArmError as exc:
+        Journal.detect(ctx.paths).event("arm_failed", f"crashd disarm: could not unload the capture kernel: {exc}",
+                                        priority=3, reason="unload_failed", stderr=exc.stderr.strip() or None)
         _say(args, False, f"could not unload: {exc}", argv=exc.argv)
         return EXIT_FAILURE
     write_state(ctx.paths, ArmState(armed=False, since=now_iso(), reason="crashd disarm"))
-    Journal.detect().event("disarmed", "Capture kernel unloaded (crashd disarm)", priority=5, reason="crashd disarm")
+    Journal.detect(ctx.paths).event("disarmed", "Capture kernel unloaded (crashd disarm)", priority=5, reason="crashd disarm")
     _say(args, True, "disarmed: capture kernel unloaded; 'crashd arm' arms again", daemon_pid=pid)
     return EXIT_OK

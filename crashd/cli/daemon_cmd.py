@@ -42,7 +42,7 @@ def run(verb: str, args: argparse.Namespace, ctx: Context) -> int:
         ctx.paths,
         ctx.tools,
         notifier=Notifier.from_env(),
-        journal=Journal.detect(),
+        journal=Journal.detect(ctx.paths),
         hotplug=hotplug,
         poll=poll,
         watchdog=watchdog_from_env(),

@@ -1,7 +1,8 @@
 """``crashd list``, ``crashd show ID``, ``crashd remove ID``: the crash records, as coredumpctl does for core dumps.
 
 ID is a record name or a unique prefix of one; an unknown or ambiguous ID is an
-error (exit 1) that says which.
+error (exit 1) that says which. Every field shown is cleaned of control characters
+(:func:`crashd.cli.output.clean`): a panic line is the crashed kernel's text.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import sys
 from typing import Any
 
 from crashd.cli import EXIT_OK, Context
-from crashd.cli.output import print_json, print_table
+from crashd.cli.output import clean, print_json, print_table, text
+from crashd.core.errors import NotFoundError
 
 __all__ = ["add_arguments", "run"]
 
@@ -36,7 +38,8 @@ def _row(name: str, meta: dict[str, Any] | None) -> dict[str, Any]:
         "signature": meta.get("signature"),
         "panic_kind": panic.get("kind"),
         "message": panic.get("message"),
-        "vmcore": bool(sources.get("vmcore")),
+        # a capture that kept only dmesg.txt (a full target) has a vmcore source but no file
+        "vmcore": bool((sources.get("vmcore") or {}).get("file")),
         "pstore": bool(sources.get("pstore")),
         "complete": meta.get("complete"),
         "readable": bool(meta),
@@ -77,8 +80,12 @@ def run(verb: str, args: argparse.Namespace, ctx: Context) -> int:
 
     path = resolve_record(ctx.paths, args.id)
     if verb == "remove":
-        remove_record(path)
+        try:
+            remove_record(path)
+        except FileNotFoundError:
+            raise NotFoundError(f"{path.name}: already removed (by retention or another 'crashd remove')") from None
         print(f"removed {path.name}")
+        _journal_removed(ctx, path.name)
         return EXIT_OK
 
     meta = read_metadata(path)
@@ -96,13 +103,14 @@ def run(verb: str, args: argparse.Namespace, ctx: Context) -> int:
         ("Crash time", meta.get("crash_time")),
         ("Ingested", meta.get("ingested_at")),
         ("Boot ID", meta.get("crashed_boot_id")),
-        ("Kernel", " ".join(str(v) for v in (kernel.get("release"), kernel.get("version")) if v)),
+        ("Kernel", " ".join(str(v) for v in (kernel.get("release"), kernel.get("version")) if v) or None),
         ("Machine", kernel.get("machine")),
         ("Crash", panic.get("kind")),
         ("Message", panic.get("message")),
         (
             "CPU/PID",
-            f"{panic.get('cpu')} / {panic.get('pid')} ({panic.get('comm')})" if panic.get("pid") is not None else None,
+            f"{text(panic.get('cpu'))} / {panic.get('pid')} ({text(panic.get('comm'), 'unknown')})"
+            if panic.get("pid") is not None else None,
         ),
         ("PC", panic.get("pc_symbol") or panic.get("pc")),
         ("Taint", panic.get("taint")),
@@ -110,24 +118,37 @@ def run(verb: str, args: argparse.Namespace, ctx: Context) -> int:
     ]
     vm = sources.get("vmcore")
     if vm:
-        lines.append(("Dump", f"{vm.get('file')} ({vm.get('format')}, complete: {_yes(vm.get('complete'))})"))
+        if vm.get("file"):
+            lines.append(("Dump", f"{vm['file']} ({text(vm.get('format'), 'unknown format')}, "
+                                  f"complete: {_yes(vm.get('complete'))})"))
+        else:
+            lines.append(("Dump", "not kept (the capture saved only its dmesg.txt)"))
         lines += [("Warning", w) for w in vm.get("warnings") or []]
     for p in sources.get("pstore") or []:
         lines.append(
-            ("pstore", f"{p.get('name')} {p.get('reason')} ({p.get('backend')}, {p.get('part_count')} part(s))")
+            ("pstore", f"{text(p.get('name'))} {text(p.get('reason'), 'unknown reason')} "
+                       f"({text(p.get('backend'), 'unknown backend')}, {text(p.get('part_count'), '?')} part(s))")
         )
     width = max(len(k) for k, _ in lines)
     for key, value in lines:
         if value not in (None, ""):
-            print(f"{key.rjust(width)}: {value}")
+            print(f"{key.rjust(width)}: {text(value)}")
     trace = panic.get("call_trace") or []
     if trace:
         print(f"{'Call trace'.rjust(width)}:")
         for frame in trace:
-            print(f"{'':>{width}}  {frame}")
+            print(f"{'':>{width}}  {text(frame)}")
     files = meta.get("files") or {}
     if files:
         print(f"{'Files'.rjust(width)}:")
         for name, info in files.items():
-            print(f"{'':>{width}}  {name} ({info.get('size')} bytes)")
+            print(f"{'':>{width}}  {clean(name)} ({text((info or {}).get('size'), '?')} bytes)")
     return EXIT_OK
+
+
+def _journal_removed(ctx: Context, name: str) -> None:
+    """A hand-run remove is evidence going away: journal it whenever there is a journal."""
+    from crashd.core.journal import Journal
+
+    Journal.detect(ctx.paths).event("record_removed", f"Crash record {name} removed (crashd remove)", priority=5,
+                           record=name, reason="crashd remove")

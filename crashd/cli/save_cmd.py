@@ -87,7 +87,7 @@ def _save(ctx: Context, config, args: argparse.Namespace) -> bool:  # type: igno
     outcome = Saver(ctx.paths, ctx.tools, config, notifier=notifier, console=console).run()
     rec = outcome.record
     where = str(outcome.directory) if outcome.directory else config.target
-    journal = Journal.detect()
+    journal = Journal.detect(ctx.paths)
     if outcome.complete:
         journal.event(
             "saved",

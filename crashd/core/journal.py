@@ -17,6 +17,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from crashd.core.paths import HostPaths
+
 __all__ = ["JOURNAL_SOCKET", "Journal", "MESSAGE_IDS", "encode_entry", "log"]
 
 log = logging.getLogger(__name__)
@@ -44,8 +46,18 @@ class Journal:
     identifier: str = "crashd"
 
     @classmethod
-    def detect(cls) -> Journal:
-        """Use journald when we run under it (``JOURNAL_STREAM`` or ``INVOCATION_ID``)."""
+    def detect(cls, paths: HostPaths | None = None) -> Journal:
+        """The journal to send to.
+
+        With ``paths`` (every CLI verb): journald's socket under that root whenever it
+        exists — a hand-run ``crashd arm``, ``disarm`` or ``remove`` changes the
+        machine and belongs in its journal, terminal or not; under ``--root X`` that
+        is ``X/run/systemd/journal/socket``, never the host's. Without ``paths``: the
+        host's socket, only when we run under systemd (``JOURNAL_STREAM`` or
+        ``INVOCATION_ID``)."""
+        if paths is not None:
+            sock = paths.run("systemd", "journal", "socket")
+            return cls(str(sock)) if sock.is_socket() else cls(None)
         if (os.environ.get("JOURNAL_STREAM") or os.environ.get("INVOCATION_ID")) and Path(
             JOURNAL_SOCKET
         ).exists():
