@@ -14,8 +14,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from crashd.cli import EXIT_FAILURE, EXIT_OK, Context
+
+if TYPE_CHECKING:
+    from crashd.core.settings import Config
 
 __all__ = ["add_arguments", "run"]
 
@@ -25,14 +29,13 @@ def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
 
 
 def run(verb: str, args: argparse.Namespace, ctx: Context) -> int:
-    from crashd.core.config import load_config
     from crashd.core.errors import CrashdError
     from crashd.core.journal import Journal
     from crashd.core.notify import Notifier
     from crashd.ingest.printable import printable
     from crashd.ingest.run import ingest
 
-    config = load_config(ctx.paths)
+    config, config_ok = _config(ctx)
     journal = Journal.detect()
     notifier = Notifier.from_env()
     ready = False
@@ -63,6 +66,22 @@ def run(verb: str, args: argparse.Namespace, ctx: Context) -> int:
         print(f"removed {name} (retention)")
     for problem in result.problems:  # names and reasons may hold what the crashed kernel wrote
         print(f"crashd ingest: {printable(problem, 4096)}", file=sys.stderr)
-    if result.problems:  # each failed source already has its own ingest_failed event
+    if result.problems or not config_ok:  # each failed source already has its own ingest_failed event
         return EXIT_FAILURE
     return EXIT_OK
+
+
+def _config(ctx: Context) -> tuple[Config, bool]:
+    """The configuration; a typo must not leave the crash unrecorded: as ``save`` and the
+    daemon do, a bad setting keeps its default, an unreadable file gives the defaults,
+    and each problem is said (the exit status is then 1, after ingesting)."""
+    from crashd.core.config import default_config, read_config
+
+    try:
+        report = read_config(ctx.paths)
+    except Exception as exc:  # noqa: BLE001 - whatever is wrong with the file, ingest runs
+        print(f"crashd ingest: config unreadable ({exc}); using the defaults", file=sys.stderr)
+        return default_config(), False
+    for problem in report.errors:
+        print(f"crashd ingest: config problem (default used): {problem}", file=sys.stderr)
+    return report.config, not report.errors

@@ -332,11 +332,11 @@ def read_dump(cap: Capture, path: Path) -> list[Any] | None:
         "warnings": [],
     }
     cap.dump_meta = meta
-    try:
-        from crashd.vmcore import open_dump
-    except ImportError as exc:  # the reader is optional for ingest: the dump is kept regardless
-        meta["warnings"].append(f"vmcore reader unavailable: {exc}")
-        return None
+    # In-tree: a reader that cannot be imported is a broken install, and must fail this
+    # capture loudly (an ingest_failed event; the capture stays) rather than make records
+    # that silently lack what the dump says.
+    from crashd.vmcore import open_dump
+
     try:
         with open_dump(path) as dump:
             meta["format"] = getattr(dump, "format", None)

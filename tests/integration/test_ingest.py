@@ -233,3 +233,19 @@ def test_planted_user_capture_on_world_writable_spool_is_refused_and_named(tmp_p
     store = tmp_path / "var/lib/crash"
     assert all(b"FORGED" not in p.read_bytes() for p in store.rglob("*") if p.is_file())
     assert (planted / "vmcore").exists()
+
+
+def test_config_typo_falls_back_to_defaults_and_says_so(tmp_path: Path) -> None:
+    """As save and the daemon do: a typo must not leave the crash unrecorded."""
+    build_root(
+        tmp_path,
+        {
+            "/etc/crashd.conf": "[retention]\nmax_records = lots\n",
+            "/sys/fs/pstore/dmesg-ramoops-0": "Panic#1 Part1\n<0>[ 1.0] Kernel panic - not syncing: x\n",
+        },
+    )
+    res = run_crashd(["ingest"], tmp_path)
+    assert res.returncode == 1
+    assert "max_records" in res.stderr and "default used" in res.stderr and "Traceback" not in res.stderr
+    (name,) = records(tmp_path)
+    assert "-pstore-" in name and res.stdout.startswith(f"created {name}")

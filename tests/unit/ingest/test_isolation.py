@@ -164,3 +164,20 @@ def test_record_failure_is_journaled_per_source_with_its_name(tmp_path: Path) ->
     (_event, message, fields) = next(e for e in m.journal.events if e[0] == "ingest_failed")
     assert fields["source"] == str(d)
     assert json.dumps(fields)  # plain values only
+
+
+def test_a_broken_vmcore_reader_fails_loudly(tmp_path: Path, monkeypatch: object) -> None:
+    """An in-tree module that cannot be imported is a broken install, not an optional feature."""
+    import sys
+
+    import pytest
+
+    assert isinstance(monkeypatch, pytest.MonkeyPatch)
+    m = Machine(tmp_path)
+    d = m.capture()
+    with_pstore(m)
+    monkeypatch.setitem(sys.modules, "crashd.vmcore", None)  # what a syntax error in the reader gives
+    result = m.ingest()
+    assert kinds(m) == ["pstore"]
+    assert any(str(d) in p and "crashd.vmcore" in p for p in result.problems)
+    assert (d / "vmcore").exists()
