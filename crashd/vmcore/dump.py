@@ -118,6 +118,7 @@ class Dump:
         self.vmcoreinfo = VmcoreInfo(info_text or b"", word_bits)
         if info_text is None:
             self.warnings.append("no VMCOREINFO note: kernel release and log cannot be located")
+        self.warnings.extend(self.vmcoreinfo.problems)
         self.cpus: list[CpuState] = []
         for n in notes:
             if n.name == b"CORE" and n.type == 1:

@@ -6,6 +6,7 @@ MiB for importing pyelftools, and a vmcore needs only the header, program header
 
 from __future__ import annotations
 
+import bisect
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ __all__ = [
     "ElfVmcore",
     "Load",
     "MAX_NOTES_BYTES",
+    "MAX_NOTE_COUNT",
     "MAX_PHDRS",
     "Note",
     "PN_XNUM",
@@ -34,7 +36,11 @@ PT_NOTE = 4
 ET_CORE = 4
 PN_XNUM = 0xFFFF
 MAX_PHDRS = 1 << 16
-MAX_NOTES_BYTES = 64 << 20
+# Note bytes read from all PT_NOTEs together. /proc/vmcore merges every CPU's notes into one
+# segment: 8192 CPUs' PRSTATUS and the VMCOREINFO fit in a few MiB (device dumps, vmcoredd,
+# come after them and may be cut).
+MAX_NOTES_BYTES = 16 << 20
+MAX_NOTE_COUNT = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -55,12 +61,13 @@ class Note:
     desc: bytes
 
 
-def parse_notes(data: bytes, endian: str = "<") -> list[Note]:
-    """Every note in a PT_NOTE segment (4-byte padding; tolerant of empty terminators)."""
+def parse_notes(data: bytes, endian: str = "<", max_count: int = MAX_NOTE_COUNT) -> list[Note]:
+    """Every note in a PT_NOTE segment (4-byte padding; tolerant of empty terminators), at
+    most ``max_count`` of them: a segment of empty 12-byte notes must not become millions."""
     notes: list[Note] = []
     pos = 0
     end = len(data)
-    while pos + 12 <= end:
+    while pos + 12 <= end and len(notes) < max_count:
         namesz, descsz, ntype = struct.unpack_from(endian + "III", data, pos)
         name_off = pos + 12
         desc_off = name_off + ((namesz + 3) & ~3)
@@ -150,7 +157,7 @@ class ElfVmcore:
         self.warnings: list[str] = []
         hdr = read_elf_header(src.pread, src.path)
         self.elf64 = hdr.elf64
-        self.endian = e = hdr.endian
+        self.endian = hdr.endian
         self.e_machine = hdr.machine
         self.e_flags = hdr.flags
         self.loads: list[Load] = []
@@ -159,11 +166,7 @@ class ElfVmcore:
         for ph in hdr.phdrs:
             if ph.type == PT_LOAD:
                 self.loads.append(Load(ph.offset, ph.vaddr, ph.paddr, min(ph.filesz, ph.memsz), ph.memsz))
-            elif ph.type == PT_NOTE:
-                raw = src.pread(ph.offset, min(ph.filesz, MAX_NOTES_BYTES))
-                if len(raw) < ph.filesz:
-                    self.warnings.append("the note segment is cut short (truncated file)")
-                self.notes.extend(parse_notes(raw, e))
+        self._read_notes([ph for ph in hdr.phdrs if ph.type == PT_NOTE])
         self.loads.sort(key=lambda ld: ld.paddr)
         self.truncated = False
         self.expected_size = max([ld.offset + ld.filesz for ld in self.loads if ld.filesz] or [0])
@@ -176,6 +179,37 @@ class ElfVmcore:
         self.filtered = any(ld.filesz < ld.memsz for ld in self.loads)  # makedumpfile -E dropped tails
         if self.incomplete:
             self.warnings.append("makedumpfile marked this dump incomplete (it ran out of space)")
+
+    def _read_notes(self, phdrs: list[Phdr]) -> None:
+        """The notes of every PT_NOTE, each file range read once, MAX_NOTES_BYTES in all.
+
+        A hostile header table can point many PT_NOTEs at one big range (16 x 64 MiB ran
+        out of memory): overlapping ones are skipped, and the total is bounded."""
+        budget = MAX_NOTES_BYTES
+        starts: list[int] = []  # the file ranges read so far: disjoint, sorted
+        ends: list[int] = []
+        for ph in phdrs:
+            start, end = ph.offset, ph.offset + ph.filesz
+            if ph.filesz <= 0:
+                continue
+            i = bisect.bisect_right(starts, start)
+            if (i and ends[i - 1] > start) or (i < len(starts) and starts[i] < end):
+                _once(self.warnings, "note segments overlap in the file: each byte is read once")
+                continue
+            want = min(ph.filesz, budget)
+            if want < ph.filesz:
+                _once(self.warnings, f"note segments exceed {MAX_NOTES_BYTES >> 20} MiB in all: the rest is ignored")
+            if want <= 0 or len(self.notes) >= MAX_NOTE_COUNT:
+                break
+            raw = self.src.pread(start, want)
+            budget -= want
+            starts.insert(i, start)
+            ends.insert(i, end)
+            if len(raw) < want:
+                _once(self.warnings, "the note segment is cut short (truncated file)")
+            self.notes.extend(parse_notes(raw, self.endian, MAX_NOTE_COUNT - len(self.notes)))
+        if len(self.notes) >= MAX_NOTE_COUNT:
+            self.warnings.append(f"more than {MAX_NOTE_COUNT} notes: the rest is ignored")
 
     def read_phys(self, pa: int, size: int) -> bytes:
         """``size`` bytes at ``pa``, split across PT_LOADs; excluded/missing ranges raise."""
@@ -241,3 +275,8 @@ class ElfVmcore:
                     missing.append((pos, pos + n, kind))
             pos += n
         return bytes(out), missing
+
+
+def _once(warnings: list[str], text: str) -> None:
+    if text not in warnings:
+        warnings.append(text)

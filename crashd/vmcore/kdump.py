@@ -311,6 +311,8 @@ class KdumpVmcore:
             mapnr64 = struct.unpack_from("<Q", sub, 96)[0]
         if self.header_version >= 4 and 0 < size_note <= MAX_NOTES:
             self.notes = parse_notes(self.src.pread(off_note, size_note))
+        elif self.header_version >= 4 and size_note:
+            self.warnings.append(f"the kdump sub-header's note size {size_note} is implausible: notes not read")
         if self.header_version >= 3 and 0 < size_vi <= MAX_NOTES:
             self.vmcoreinfo_text = self.src.pread(off_vi, size_vi)
         return mapnr64 if self.header_version >= 6 and mapnr64 else max_mapnr

@@ -36,6 +36,13 @@ def read_structured(tr: Translator, info: VmcoreInfo) -> tuple[list[LogRecord], 
 
     ts_o, len_o, tl_o, dl_o = off("ts_nsec", 0), off("len", 8), off("text_len", 10), off("dict_len", 12)
     caller_o = info.offset("printk_log.caller_id")
+    if caller_o is not None and caller_o + 4 > h:
+        caller_o = None  # a header without room for it (pre-5.1 size) carries no caller id
+    # Every field must lie inside the record header, facility and flags at 14 and 15 included:
+    # a VMCOREINFO that says otherwise would make each record read past its header.
+    layout = [(ts_o, 8), (len_o, 2), (tl_o, 2), (dl_o, 2)]
+    if not 16 <= h <= 4096 or any(o + n > h for o, n in layout):
+        raise VmcoreError(f"printk_log layout in VMCOREINFO is implausible (size {h}, fields at {[o for o, _ in layout]})")
     records: list[LogRecord] = []
     idx, wrapped, seq = first, False, 0
     for _ in range(length // h + 2):
@@ -50,7 +57,7 @@ def read_structured(tr: Translator, info: VmcoreInfo) -> tuple[list[LogRecord], 
         ts = struct.unpack_from(e + "Q", buf, idx + ts_o)[0]
         rlen, tlen, dlen = (struct.unpack_from(e + "H", buf, idx + o)[0] for o in (len_o, tl_o, dl_o))
         facility, fl = buf[idx + 14], buf[idx + 15]
-        caller = struct.unpack_from(e + "I", buf, idx + caller_o)[0] if caller_o is not None and h >= 20 else 0
+        caller = struct.unpack_from(e + "I", buf, idx + caller_o)[0] if caller_o is not None else 0
         raw = buf[idx + h : idx + h + tlen]
         dct = buf[idx + h + tlen : idx + h + tlen + dlen]
         fields = dict(kv.split(b"=", 1) for kv in dct.split(b"\0") if b"=" in kv)

@@ -61,9 +61,12 @@ def need_key(info: VmcoreInfo, getter: str, name: str) -> int:
     """``info.<getter>(name)``, or NoPrintkInfo naming the missing key (e.g. ``SIZE(prb_desc)``)."""
     v = getattr(info, getter)(name)
     if v is None:
-        raise NoPrintkInfo(f"VMCOREINFO lacks {getter.upper()}({name}) needed to read the printk ring")
+        key = f"{getter.upper()}({name})"
+        if key in info.invalid:
+            raise VmcoreError(f"VMCOREINFO {key}={info[key][:40]!r} is invalid ({info.invalid[key]}):"
+                              " the printk ring cannot be read")
+        raise NoPrintkInfo(f"VMCOREINFO lacks {key} needed to read the printk ring")
     return int(v)
-
 
 
 def read_named(tr: Translator, va: int, size: int, what: str) -> bytes:

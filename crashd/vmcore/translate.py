@@ -138,9 +138,9 @@ class Translator:
     def _arm64(self, va: int) -> int:
         info = self.info
         va_bits = info.number("VA_BITS") or 48
-        t1sz = info.number("TCR_EL1_T1SZ")
-        vabits_actual = 64 - t1sz if t1sz else va_bits
-        del vabits_actual  # PAGE_OFFSET follows VA_BITS; see formats.md §1.4 C
+        if not 36 <= va_bits <= 52:  # arm64 supports 36, 39, 42, 47, 48 and 52
+            raise NotMapped(va, f"arm64 NUMBER(VA_BITS)={va_bits} is implausible")
+        # PAGE_OFFSET follows VA_BITS, not TCR_EL1_T1SZ's vabits_actual; see formats.md §1.4 C
         tagged = va | (0xFF << 56)
         phys_offset = info.number("PHYS_OFFSET")
         stext = info.symbol("_stext") or 0

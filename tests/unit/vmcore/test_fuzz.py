@@ -3,12 +3,15 @@ bounded time (hypothesis deadline) and bounded memory (tracemalloc peak)."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import resource
 import shutil
 import struct
 import tracemalloc
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -17,7 +20,17 @@ from hypothesis import strategies as st
 
 from crashd.core.errors import CrashdError
 from crashd.vmcore import dmesg_of, open_dump
-from tests.vmcore_builder import elf_bytes, flat_bytes, kdump_bytes, vector_a, vector_e_log_buf
+from tests.vmcore_builder import (
+    Machine,
+    build_arm32_machine,
+    build_machine,
+    elf32_bytes,
+    elf_bytes,
+    flat_bytes,
+    kdump_bytes,
+    vector_a,
+    vector_e_log_buf,
+)
 
 FUZZ = settings(
     max_examples=40,
@@ -142,3 +155,117 @@ def test_mutated_real_kdump_headers(real_copy: Path, hits: list[tuple[int, int]]
         for pos, old in reversed(saved):
             os.pwrite(fd, old, pos)
         os.close(fd)
+
+
+# --------------------------------------------------------------------------- targeted parsers
+# One target per parser: mutations confined to the bytes that parser reads, so that the
+# examples reach it instead of dying in an earlier check.
+
+HOSTILE_VALUES = ["-1", "-4096", "0", "1", "4096", "0x10", "12345678901234567890123456789", "9" * 5000,
+                  "ffffffffffffffff", "1" + "0" * 19, "-9223372036854775809", "18446744073709551616",
+                  "0xffffffffffffffffff", "", "abc", "1e9", " 12", "\x1b[31m6.1", "4097", "65536", "nan"]
+
+
+def _with_vmcoreinfo(m: Machine, changes: list[tuple[int, str]]) -> Machine:
+    lines = m.vmcoreinfo.splitlines()
+    for where, value in changes:
+        i = where % len(lines)
+        key = lines[i].partition("=")[0]
+        lines[i] = f"{key}={value}"
+    return replace(m, vmcoreinfo="\n".join(lines) + "\n")
+
+
+def _inspect_cli(path: Path) -> None:
+    """``crashd inspect`` (text and JSON) in-process: CrashdError becomes exit 1, nothing else escapes."""
+    from crashd.cli import main
+
+    for argv in (["inspect", str(path)], ["inspect", "--json", str(path)], ["dmesg", str(path)]):
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()) as err:
+            rc = main(argv)
+        assert rc in (0, 1), (argv, rc)
+        assert "Traceback" not in err.getvalue()
+        if rc == 1:
+            assert len(err.getvalue().splitlines()) >= 1
+
+
+VMCOREINFO_MACHINES = {
+    "x86_64": vector_a(),
+    "logbuf": vector_e_log_buf()[0],
+    "arm32": build_arm32_machine(["hello from armhf", "Kernel panic - not syncing: x"])[0],
+    "arm64": build_machine(["arm64 says hi"], arch="aarch64")[0],
+}
+
+
+@pytest.mark.parametrize("arch", sorted(VMCOREINFO_MACHINES))
+@FUZZ
+@given(changes=st.lists(st.tuples(st.integers(0, 10_000), st.sampled_from(HOSTILE_VALUES) | st.text(max_size=30)),
+                        min_size=1, max_size=6))
+def test_hostile_vmcoreinfo_values(tmp_path: Path, arch: str, changes: list[tuple[int, str]]) -> None:
+    """Issue 10 F2: 164 tracebacks in 29,247 cases (negative OFFSET(), 29-digit CRASHTIME)."""
+    m = _with_vmcoreinfo(VMCOREINFO_MACHINES[arch], changes)
+    path = tmp_path / "vi"
+    path.write_bytes(elf32_bytes(m) if m.arch == "arm" else elf_bytes(m)[0])
+    exercise(path)
+    _inspect_cli(path)
+
+
+def _confined(data: bytes, start: int, end: int, words: list[tuple[float, int]], cut: float | None = None) -> bytes:
+    buf = bytearray(data)
+    for where, value in words:
+        pos = start + (int(where * (end - start)) & ~3)
+        if pos + 8 <= min(end, len(buf)):
+            struct.pack_into("<Q", buf, pos, value)
+        elif pos + 4 <= len(buf):
+            struct.pack_into("<I", buf, pos, value & 0xFFFFFFFF)
+    if cut is not None:
+        del buf[start + int(cut * (end - start)) :]
+    return bytes(buf)
+
+
+_ELF = SYNTH["elf"]
+_KDUMP = SYNTH["kdump"]
+_KDUMP32 = kdump_bytes(VMCOREINFO_MACHINES["arm32"])
+_FLAT = SYNTH["flat"]
+REGIONS = {
+    # ELF header, program headers and the note segment (the first page)
+    "elf-header-notes": (_ELF, 0, 4096),
+    # kdump main header, sub-header with notes and VMCOREINFO, the bitmaps and page table start
+    "kdump-header": (_KDUMP, 0, 4 * 4096),
+    "kdump-arm32-header": (_KDUMP32, 0, 4 * 4096),
+    # the flattened stream's record headers and first records
+    "flat-records": (_FLAT, 4096, 4096 + 3 * 5016),
+}
+
+
+@pytest.mark.parametrize("region", sorted(REGIONS))
+@FUZZ
+@given(words=st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.sampled_from(INTERESTING) |
+                                st.integers(0, (1 << 64) - 1)), min_size=1, max_size=6),
+       cut=st.none() | st.floats(0, 1))
+def test_parser_headers(tmp_path: Path, region: str, words: list[tuple[float, int]], cut: float | None) -> None:
+    data, start, end = REGIONS[region]
+    path = tmp_path / "hdr"
+    path.write_bytes(_confined(data, start, end, words, cut))
+    exercise(path)
+
+
+@pytest.mark.parametrize("arch", ["x86_64", "arm32"])
+@FUZZ
+@given(hits=st.lists(st.tuples(st.integers(0, 1), st.floats(0, 1, exclude_max=True), st.sampled_from(INTERESTING)),
+                     min_size=1, max_size=6))
+def test_printk_ring_structures(tmp_path: Path, arch: str, hits: list[tuple[int, float, int]]) -> None:
+    """The lockless ring read from a synthetic dump whose ring structure, descriptors, infos and
+    text (segment 0: the prb pointer and struct; segment 1: the ring arrays) are corrupted."""
+    m = VMCOREINFO_MACHINES[arch]
+    segments = [replace(s, data=bytearray(s.data)) for s in m.segments]
+    word = 4 if arch == "arm32" else 8
+    for seg, where, value in hits:
+        data = segments[seg].data
+        pos = int(where * len(data)) & ~(word - 1)
+        if seg == 0:
+            pos = 0x80 + (pos % 0x100)  # the prb pointer and the printk_ringbuffer
+        data[pos : pos + word] = (value & ((1 << (8 * word)) - 1)).to_bytes(word, "little")
+    hurt = replace(m, segments=segments)
+    path = tmp_path / "ring"
+    path.write_bytes(elf32_bytes(hurt) if arch == "arm32" else elf_bytes(hurt)[0])
+    exercise(path)

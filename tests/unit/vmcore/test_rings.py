@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from crashd.core.errors import VmcoreError
 from crashd.vmcore import dmesg_of, open_dump
-from tests.vmcore_builder import Msg, build_machine, vector_e_log_buf, write_elf
+from tests.vmcore_builder import Msg, build_machine, elf_bytes, vector_e_log_buf, write_elf
 
 MSGS = [f"record {i} " + "y" * (i * 7 % 40) for i in range(12)]
 
@@ -135,3 +137,14 @@ def test_arm32_elf_without_vaddr_uses_the_lowmem_linear_map(tmp_path: Path) -> N
     with open_dump(path) as d:
         assert d.dmesg_text() == expected
         assert d.uts_check() is None
+
+
+@pytest.mark.parametrize("key", ["OFFSET(printk_log.len)=15", "OFFSET(printk_log.ts_nsec)=12", "SIZE(printk_log)=8"])
+def test_a_printk_log_layout_outside_its_header_is_refused(tmp_path: Path, key: str) -> None:
+    m, _ = vector_e_log_buf()
+    name = key.partition("=")[0]
+    lines = [ln for ln in m.vmcoreinfo.splitlines() if not ln.startswith(name + "=")] + [key]
+    path = tmp_path / "lb"
+    path.write_bytes(elf_bytes(replace(m, vmcoreinfo="\n".join(lines) + "\n"))[0])
+    with open_dump(path) as d, pytest.raises(VmcoreError, match="printk_log layout in VMCOREINFO is implausible"):
+        d.dmesg_text()

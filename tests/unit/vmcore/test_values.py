@@ -94,3 +94,48 @@ def test_render_styles_differ_only_on_continuation_lines() -> None:
 def test_caller_id_is_thread_or_cpu() -> None:
     assert LogRecord(0, 0, 0, 0, 0, 42, b"").caller_str == "T42"
     assert LogRecord(0, 0, 0, 0, 0, 0x80000002, b"").caller_str == "C2"
+
+
+@pytest.mark.parametrize(
+    ("line", "getter", "why"),
+    [
+        ("OFFSET(printk_info.seq)=-1", lambda i: i.offset("printk_info.seq"), "negative or too large"),
+        ("SIZE(prb_desc)=99999999999", lambda i: i.size("prb_desc"), "negative or too large"),
+        ("LENGTH(printk_info_device)=-48", lambda i: i.length("printk_info_device"), "negative or too large"),
+        ("CRASHTIME=" + "1" * 29, lambda i: i.crash_time, "not a number of at most 20 digits"),
+        ("CRASHTIME=99999999999999", lambda i: i.crash_time, "not a time between 1970 and 9999"),
+        ("CRASHTIME=-5", lambda i: i.crash_time, "not a time between 1970 and 9999"),
+        ("PAGESIZE=4097", lambda i: i.page_size, "not a power of two between 512 and 1 MiB"),
+        ("PAGESIZE=0", lambda i: i.page_size, "not a power of two between 512 and 1 MiB"),
+        ("NUMBER(VA_BITS)=" + "9" * 25, lambda i: i.number("VA_BITS"), "not a number of at most 20 digits"),
+        ("NUMBER(x)=18446744073709551616", lambda i: i.number("x"), "beyond 64 bits"),
+        ("SYMBOL(prb)=1ffffffffffffffff", lambda i: i.symbol("prb"), "not a hexadecimal address"),
+        ("SYMBOL(prb)=zz", lambda i: i.symbol("prb"), "not a hexadecimal address"),
+        ("KERNELOFFSET=-1", lambda i: i.kernel_offset, "not a hexadecimal address"),
+        ("OSRELEASE=6.1\x1b[2J", lambda i: i.osrelease, "not a short printable word"),
+    ],
+)
+def test_vmcoreinfo_values_are_checked_where_parsed(line: str, getter: object, why: str) -> None:
+    info = VmcoreInfo(line.encode("utf-8", "surrogateescape") + b"\n")
+    key = line.partition("=")[0]
+    assert getter(info) is None  # type: ignore[operator]
+    assert info.invalid == {key: why}
+    assert info[key] == line.partition("=")[2]  # the raw text stays visible
+    assert info.problems[0].startswith(f"VMCOREINFO {key}=") and info.problems[0].endswith(f"ignored: {why}")
+
+
+def test_a_symbol_wider_than_the_word_is_refused_on_32_bit() -> None:
+    info = VmcoreInfo(b"SYMBOL(prb)=1c0008080\nSYMBOL(ok)=c0008080\n", word_bits=32)
+    assert info.symbol("prb") is None and info.symbol("ok") == 0xC0008080
+    assert info.invalid == {"SYMBOL(prb)": "wider than 32 bits"}
+
+
+def test_need_key_names_an_invalid_value() -> None:
+    from crashd.core.errors import VmcoreError
+    from crashd.vmcore.record import NoPrintkInfo, need_key
+
+    info = VmcoreInfo(b"SIZE(prb_desc)=-24\n")
+    with pytest.raises(VmcoreError, match=r"VMCOREINFO SIZE\(prb_desc\)='-24' is invalid \(negative or too large\)"):
+        need_key(info, "size", "prb_desc")
+    with pytest.raises(NoPrintkInfo, match=r"lacks SIZE\(printk_info\)"):
+        need_key(info, "size", "printk_info")
