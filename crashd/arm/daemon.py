@@ -174,6 +174,8 @@ class Daemon:
         self.next_watchdog = 0.0
         self._signals: list[int] = []
         self._base_status = "starting"
+        self.last_readiness: Readiness | None = None
+        self.degraded_note = ""  # "armed, but …" (Readiness.degraded_text) of the current load
 
     # --- lifecycle ---------------------------------------------------------
 
@@ -346,7 +348,9 @@ class Daemon:
     def attempt(self, reason: str, now: float, reload: bool = False) -> bool:
         """One arm attempt; never raises for a problem of the machine."""
         try:
-            return self._attempt(reason, now, reload)
+            armed = self._attempt(reason, now, reload)
+            self._note_degraded(armed)
+            return armed
         except ArmError as exc:
             self._failed(reason, str(exc), exc.stderr, exc.argv, now, reload)
         except Exception as exc:  # a bug must not kill the daemon; report and retry later
@@ -370,7 +374,7 @@ class Daemon:
             else:
                 self._base_status = f"not armed: disabled by [arm] enabled = no ({where})"
             return False
-        readiness = assess(self.paths, self.tools, cfg)
+        readiness = self.last_readiness = assess(self.paths, self.tools, cfg)
         if not readiness.ready:
             problem, code = blocking_problem(readiness)
             if readiness.armed:
@@ -455,8 +459,23 @@ class Daemon:
 
     # --- helpers -----------------------------------------------------------
 
+    def _note_degraded(self, armed: bool) -> None:
+        """Armed into a capture that is expected to fail: say so in STATUS= and, once, the journal."""
+        readiness = self.last_readiness
+        text = readiness.degraded_text() if armed and readiness is not None else ""
+        if text == self.degraded_note:
+            return
+        self.degraded_note = text
+        if text and readiness is not None:
+            first = readiness.degraded()[0]
+            self.journal.event("arm_degraded", f"Capture kernel {text}", priority=4, reason=first.reason,
+                               check=first.name, **{k: v for k, v in first.evidence.items()
+                                                    if k in ("needed_mib", "reserved_mib")})
+
     def status_text(self) -> str:
         text = self._base_status
+        if self.degraded_note and text.startswith("armed: "):
+            text = f"{self.degraded_note} ({text.removeprefix('armed: ')})"
         if self.config_problem:
             text += f"; {self.config_problem}"
         return text

@@ -55,7 +55,7 @@ __all__ = [
 CAPTURE_UNIT = "crashd-capture.target"
 # Always dropped from the inherited line: the boot loader's image name means
 # nothing to the capture kernel, and the last two are ours to set.
-ALWAYS_REMOVE = ("BOOT_IMAGE", "systemd.unit", "crashd.boot_id")
+ALWAYS_REMOVE = ("BOOT_IMAGE", "systemd.unit", "crashd.boot_id", "crashd.test_id")
 # kexec-tools underestimates the room a 32-bit ARM zImage needs to decompress
 # itself; without --image-size the capture kernel hangs silently (docs/vm-lab.md).
 ZIMAGE_DEFAULT_SIZE = 48 << 20
@@ -93,7 +93,7 @@ def read_boot_id(paths: HostPaths) -> str:
 
 
 def capture_cmdline(
-    running: str, remove: Iterable[str], append: Iterable[str], boot_id: str
+    running: str, remove: Iterable[str], append: Iterable[str], boot_id: str, test_id: str | None = None
 ) -> str:
     """The capture kernel's command line, built from the running one.
 
@@ -101,7 +101,8 @@ def capture_cmdline(
     any earlier ``BOOT_IMAGE=``, ``systemd.unit=``, ``crashd.boot_id=``; ``append``
     follows, and an appended key replaces every inherited one of the same name;
     ``systemd.unit=crashd-capture.target crashd.boot_id=…`` always end the kernel
-    part. Anything after a bare ``--`` belongs to init and stays after it.
+    part, followed by ``crashd.test_id=`` for a ``crashd test --crash``. Anything after a
+    bare ``--`` belongs to init and stays after it.
     """
     tokens = split_cmdline(running)
     init_part: list[str] = []
@@ -112,7 +113,9 @@ def capture_cmdline(
     drop = set(remove) | set(ALWAYS_REMOVE) | {param_key(t) for t in appended}
     kept = [t for t in tokens if param_key(t) not in drop]
     ours = [t for t in appended if param_key(t) not in ALWAYS_REMOVE]
-    final = kept + ours + [f"systemd.unit={CAPTURE_UNIT}", f"crashd.boot_id={boot_id}"] + init_part
+    final = kept + ours + [f"systemd.unit={CAPTURE_UNIT}", f"crashd.boot_id={boot_id}"]
+    final += [f"crashd.test_id={test_id}"] if test_id else []
+    final += init_part
     return " ".join(final)
 
 
@@ -294,7 +297,7 @@ class Kexec:
 
 
 def plan_for(
-    paths: HostPaths, config: Config, boot: BootFiles, auto_file_load: bool, arch: str
+    paths: HostPaths, config: Config, boot: BootFiles, auto_file_load: bool, arch: str, test_id: str | None = None
 ) -> LoadPlan:
     """The load plan for ``boot`` under ``config`` on this running system.
 
@@ -306,7 +309,8 @@ def plan_for(
         running = paths.cmdline.read_text(errors="replace")
     except OSError as exc:
         raise ArmError(f"cannot read {paths.unhost(paths.cmdline)}: {exc.strerror or exc}") from exc
-    cmdline = capture_cmdline(running, config.arm.cmdline_remove, config.arm.cmdline_append, read_boot_id(paths))
+    cmdline = capture_cmdline(running, config.arm.cmdline_remove, config.arm.cmdline_append, read_boot_id(paths),
+                              test_id)
     mode = config.arm.kexec_file_load
     file_load = mode == "yes" or (mode == "auto" and auto_file_load)
     return make_plan(

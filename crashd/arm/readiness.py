@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from crashd.arm.bootfiles import BootFiles, find_boot_files, machine_arch, running_release
+from crashd.arm.estimate import ReservationEstimate, estimate_reservation
 from crashd.arm.kallsyms_shim import text_address
 from crashd.arm.kernelconfig import read_kernel_config
 from crashd.core.cmdline import param
@@ -24,12 +25,14 @@ from crashd.core.tools import ToolRunner
 __all__ = [
     "ARMING_CHECKS",
     "Check",
+    "DEGRADED_CHECKS",
     "EFI_GLOBAL",
     "PANIC_SYSCTLS",
     "RESERVATION_HINT",
     "Readiness",
     "assess",
     "check_armed",
+    "check_capture_memory",
     "check_capture_files",
     "check_crashkernel",
     "check_kernel_support",
@@ -59,6 +62,10 @@ PANIC_SYSCTLS = (
 )
 # Checks whose "missing" state prevents arming.
 ARMING_CHECKS = ("kernel_support", "crashkernel", "kexec_tool", "kexec_allowed", "kexec_mode", "capture_files")
+# Checks whose "missing" state does not prevent arming but makes a capture expected to
+# fail: armed, the machine reports "armed, but <title>: <hint>" (crashd status exit 4,
+# STATUS=, the journal). Other checks of this kind (e.g. the capture target) join this list.
+DEGRADED_CHECKS = ("capture_memory",)
 
 
 @dataclass(frozen=True)
@@ -103,10 +110,22 @@ class Readiness:
         """The checks that prevent arming, in the order they are listed."""
         return [c for c in self.checks if c.name in ARMING_CHECKS and c.state == MISSING]
 
+    def degraded(self) -> list[Check]:
+        """The checks that make a capture expected to fail although arming works."""
+        return [c for c in self.checks if c.name in DEGRADED_CHECKS and c.state == MISSING]
+
+    def degraded_text(self) -> str:
+        """``armed, but …`` for the first degraded check; empty when none."""
+        bad = self.degraded()
+        if not bad:
+            return ""
+        first = bad[0]
+        return f"armed, but {first.title}" + (f" — {first.hint}" if first.hint else "")
+
     def summary(self) -> str:
         """One line for ``STATUS=`` and the top of ``crashd status``."""
         if self.armed:
-            return f"armed: {self.boot_files.release}, {self.reserved_bytes >> 20} MiB reserved"
+            return self.degraded_text() or f"armed: {self.boot_files.release}, {self.reserved_bytes >> 20} MiB reserved"
         blocking = self.blocking()
         if blocking:
             first = blocking[0]
@@ -167,7 +186,7 @@ def check_kernel_support(paths: HostPaths, release: str) -> Check:
     return Check("kernel_support", OK, "supported", evidence, "", title)
 
 
-def check_crashkernel(paths: HostPaths) -> tuple[Check, int]:
+def check_crashkernel(paths: HostPaths, hint: str = RESERVATION_HINT) -> tuple[Check, int]:
     title = "crashkernel memory reservation"
     size = _int(paths.kexec_crash_size)
     iomem = _read(paths.iomem) or ""
@@ -184,7 +203,7 @@ def check_crashkernel(paths: HostPaths) -> tuple[Check, int]:
                      f"crashkernel={param} is on the command line but nothing was reserved "
                      "(see 'journalctl -k | grep -i crashkernel'); try a smaller size or one that fits the memory map",
                      title), 0
-    return Check("crashkernel", MISSING, "no_reservation", evidence, RESERVATION_HINT,
+    return Check("crashkernel", MISSING, "no_reservation", evidence, hint,
                  "no crashkernel reservation"), 0
 
 
@@ -283,6 +302,26 @@ def check_capture_files(paths: HostPaths, boot: BootFiles, config: Config) -> Ch
     return Check("capture_files", OK, "found", evidence, "", title)
 
 
+def check_capture_memory(estimate: ReservationEstimate) -> Check:
+    """The capture kernel's estimated need against the reservation (crashd.arm.estimate)."""
+    evidence: dict[str, object] = {"needed_mib": -(-estimate.needed >> 20), "reserved_mib": estimate.reserved >> 20,
+                                   **{f"{p.name}_mib": -(-p.bytes >> 20) for p in estimate.parts}}
+    title = "capture kernel memory"
+    if estimate.fits is None:
+        return Check("capture_memory", UNKNOWN, "no_reservation", evidence,
+                     f"reserve crashkernel={estimate.suggested}", title)
+    if not estimate.fits:
+        return Check("capture_memory", MISSING, "reservation_too_small", evidence,
+                     f"set crashkernel={estimate.suggested} (see 'crashd estimate')",
+                     f"the capture kernel will likely run out of memory: {estimate.line()}")
+    return Check("capture_memory", OK, "fits", evidence, "", title)
+
+
+def reservation_hint(size: str) -> str:
+    return (f"add crashkernel={size} to the kernel command line (e.g. GRUB_CMDLINE_LINUX_DEFAULT in "
+            "/etc/default/grub, then update-grub) and reboot; 'crashd estimate' shows how that size was found")
+
+
 def check_armed(paths: HostPaths) -> Check:
     loaded = _int(paths.kexec_crash_loaded)
     evidence: dict[str, object] = {"kexec_crash_loaded": loaded}
@@ -345,7 +384,9 @@ def assess(paths: HostPaths, tools: ToolRunner, config: Config) -> Readiness:
     support = check_kernel_support(paths, release)
     file_load_cfg = support.evidence.get("CONFIG_KEXEC_FILE") if support.state != UNKNOWN else None
     file_load_supported = file_load_cfg if isinstance(file_load_cfg, bool) else None
-    crash, reserved = check_crashkernel(paths)
+    _, reserved = check_crashkernel(paths)
+    estimate = estimate_reservation(paths, config, boot, reserved)
+    crash, _ = check_crashkernel(paths, reservation_hint(estimate.suggested))
     mode, required = check_kexec_mode(paths, config, file_load_supported)
     armed = check_armed(paths)
     checks = [
@@ -355,6 +396,7 @@ def assess(paths: HostPaths, tools: ToolRunner, config: Config) -> Readiness:
         check_kexec_allowed(paths),
         mode,
         check_capture_files(paths, boot, config),
+        check_capture_memory(estimate),
         armed,
         check_pstore(paths),
         check_panic_policy(paths, config),

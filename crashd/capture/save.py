@@ -47,7 +47,7 @@ from crashd.core.settings import CaptureConfig
 from crashd.core.target import MOUNT_DEADLINE, open_target
 from crashd.core.tools import ToolRunner
 
-__all__ = ["Outcome", "SCHEMA", "Saver", "crashed_boot_id", "log"]
+__all__ = ["Outcome", "SCHEMA", "Saver", "crashed_boot_id", "log", "test_id"]
 
 log = logging.getLogger(__name__)
 SCHEMA = 1
@@ -89,6 +89,12 @@ def crashed_boot_id(cmdline: str) -> str | None:
     return value if re.fullmatch(r"[0-9a-f]{32}", value) else None
 
 
+def test_id(cmdline: str) -> str | None:
+    """The self-test id ``crashd test --crash`` put on the capture command line (16 hex digits)."""
+    raw = param(cmdline, "crashd.test_id")
+    return raw if raw and re.fullmatch(r"[0-9a-f]{16}", raw) else None
+
+
 def _empty_record() -> CaptureInfo:
     return {
         "schema": SCHEMA,
@@ -103,6 +109,7 @@ def _empty_record() -> CaptureInfo:
         "started": "",
         "finished": None,
         "crashed_boot_id": None,
+        "test_id": None,
         "kernel_release": None,
         "complete": False,
         "errors": [],
@@ -163,6 +170,7 @@ class Saver:
             "started": _iso(started),
             "finished": None,
             "crashed_boot_id": boot_id,
+            "test_id": test_id(cmdline),
             "kernel_release": None,
             "complete": False,
             "errors": self.log.errors,

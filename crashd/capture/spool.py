@@ -56,6 +56,7 @@ class CaptureInfo(TypedDict):
     started: str  # ISO 8601, UTC
     finished: str | None
     crashed_boot_id: str | None  # 32 hex digits, from crashd.boot_id= on the capture command line
+    test_id: str | None  # 16 hex digits, from crashd.test_id= (a `crashd test --crash`), else None
     kernel_release: str | None
     complete: bool
     errors: list[str]

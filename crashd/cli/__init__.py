@@ -4,7 +4,8 @@ Each verb lives in its own module, imported only when that verb runs: the captur
 kernel pays for every module it loads. A verb module provides
 ``add_arguments(verb, parser)`` and ``run(verb, args, ctx) -> int``.
 
-Exit codes: 0 ok, 1 failure, 2 usage, 3 not armed / not applicable.
+Exit codes: 0 ok, 1 failure, 2 usage, 3 not armed / not applicable, 4 armed, but a
+capture is expected to fail (a degraded check: see ``Readiness.degraded``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from crashd.core.tools import ToolRunner
 __all__ = [
     "Context",
     "CrashdError",
+    "EXIT_DEGRADED",
     "EXIT_FAILURE",
     "EXIT_NOT_ARMED",
     "EXIT_OK",
@@ -41,10 +43,13 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_NOT_ARMED = 3
+EXIT_DEGRADED = 4  # armed, but a capture is expected to fail
 
 # verb -> (module, one-line help). Order is the order of `crashd --help`.
 VERBS: dict[str, tuple[str, str]] = {
     "status": ("crashd.cli.status_cmd", "report readiness and whether the capture kernel is armed"),
+    "estimate": ("crashd.cli.estimate_cmd", "estimate the crashkernel= reservation and the dump size"),
+    "test": ("crashd.cli.test_cmd", "check (--dry-run) or prove (--crash) that a crash will be captured"),
     "config": ("crashd.cli.config_cmd", "check or show the configuration"),
     "daemon": ("crashd.cli.daemon_cmd", "run the arming daemon (crashd.service)"),
     "arm": ("crashd.cli.arm_cmd", "load the capture kernel now"),
@@ -109,7 +114,7 @@ def _parser(verb: str | None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="crashd",
         description="Capture kernel crash dumps and pstore records; read them back.",
-        epilog="exit status: 0 ok, 1 failure, 2 usage, 3 not armed / not applicable",
+        epilog="exit status: 0 ok, 1 failure, 2 usage, 3 not armed / not applicable, 4 armed, but degraded",
         parents=[parent],
     )
     parser.add_argument("--version", action="version", version=f"crashd {__version__}")

@@ -1,7 +1,8 @@
 """``crashd status [--json]``: readiness, arming and the last arm, for people and scripts.
 
 Exit status as ``kdumpctl status`` and LSB ``status``: 0 armed, 3 not armed,
-1 when the report itself could not be made.
+4 armed, but a capture is expected to fail (``Readiness.degraded``), 1 when the
+report itself could not be made.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import argparse
 import sys
 from typing import Any
 
-from crashd.cli import EXIT_NOT_ARMED, EXIT_OK, Context
+from crashd.cli import EXIT_DEGRADED, EXIT_NOT_ARMED, EXIT_OK, Context
 from crashd.cli.output import print_json
 
 __all__ = ["SYMBOLS", "add_arguments", "run"]
@@ -20,7 +21,7 @@ SYMBOLS = {"ok": "ok", "missing": "MISSING", "unknown": "unknown"}
 
 def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="machine-readable output")
-    parser.epilog = "exit status: 0 armed, 3 not armed, 1 error"
+    parser.epilog = "exit status: 0 armed, 3 not armed, 4 armed, but a capture is expected to fail, 1 error"
 
 
 def _arm_state(ctx: Context) -> dict[str, Any] | None:
@@ -37,6 +38,13 @@ def _arm_state(ctx: Context) -> dict[str, Any] | None:
     return asdict(state)
 
 
+def _selftest(ctx: Context, config: Any, readiness: Any) -> Any:
+    """The last ``crashd test --crash`` and whether it still vouches for this set-up."""
+    from crashd.arm.selftest import fingerprint, test_status
+
+    return test_status(ctx.paths, fingerprint(ctx.paths, config, readiness.boot_files, readiness.reserved_bytes))
+
+
 def run(verb: str, args: argparse.Namespace, ctx: Context) -> int:
     from crashd.arm.readiness import assess
     from crashd.core.config import read_config
@@ -44,11 +52,13 @@ def run(verb: str, args: argparse.Namespace, ctx: Context) -> int:
     report = read_config(ctx.paths)
     readiness = assess(ctx.paths, ctx.tools, report.config)
     arm_state = _arm_state(ctx)
+    selftest = _selftest(ctx, report.config, readiness)
     config_errors = [str(p) for p in report.errors]
     if args.json:
         print_json(
             {
                 "armed": readiness.armed,
+                "degraded": [c.name for c in readiness.degraded()] if readiness.armed else [],
                 "ready": readiness.ready,
                 "summary": readiness.summary(),
                 "file_load_required": readiness.file_load_required,
@@ -56,12 +66,14 @@ def run(verb: str, args: argparse.Namespace, ctx: Context) -> int:
                 "reserved_bytes": readiness.reserved_bytes,
                 "checks": [c.to_dict() for c in readiness.checks],
                 "arm_state": arm_state,
+                "selftest": selftest.to_dict(),
                 "config_errors": config_errors,
             }
         )
     else:
         out = sys.stdout
-        out.write(f"{readiness.summary()}\n\n")
+        out.write(f"{readiness.summary()}\n")
+        out.write(f"self-test: {selftest.text}\n\n")
         width = max(len(c.name) for c in readiness.checks)
         for c in readiness.checks:
             out.write(f"  {SYMBOLS[c.state]:<8} {c.name:<{width}}  {c.title}  [{c.reason}]\n")
@@ -77,4 +89,6 @@ def run(verb: str, args: argparse.Namespace, ctx: Context) -> int:
                     out.write(f"  {key}: {arm_state[key]}\n")
         for line in config_errors:
             print(f"crashd status: config: {line}", file=sys.stderr)
-    return EXIT_OK if readiness.armed else EXIT_NOT_ARMED
+    if not readiness.armed:
+        return EXIT_NOT_ARMED
+    return EXIT_DEGRADED if readiness.degraded() else EXIT_OK

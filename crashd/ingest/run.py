@@ -35,6 +35,7 @@ from crashd.ingest.matching import Plan, plan_records
 from crashd.ingest.printable import printable
 from crashd.ingest.pstore import PstoreFile, group, scan
 from crashd.ingest.retention import Removal, prune
+from crashd.ingest.selftest_result import resolve as resolve_selftest
 from crashd.ingest.sources import (
     LEDGER,
     UNIT_SPOOL_ROOT,
@@ -139,6 +140,10 @@ class Ingester:
                         self._write(plan)
                     except Exception as exc:  # noqa: BLE001 - see above
                         self._fail(self._source(plan), exc)
+            try:  # a `crashd test --crash` before this boot: passed or failed, now that records are in
+                resolve_selftest(self.paths, self.journal)
+            except (OSError, CrashdError) as exc:
+                self.result.problems.append(f"self-test result: {exc}")
             try:
                 note_boot(self.paths, self.store)
             except OSError as exc:  # e.g. the disk filled up: the records are stored all the same

@@ -6,6 +6,8 @@ a real notify socket, the pipe-fed hotplug source, a recording journal.
 
 from __future__ import annotations
 
+import re
+
 import signal
 from pathlib import Path
 from typing import Any
@@ -171,7 +173,7 @@ def test_no_reservation_stays_up_explains_and_arms_when_it_appears(tmp_path: Pat
     w.daemon.start()
     [ready] = [m for m in w.rx.drain() if m.get("READY") == "1"]
     assert ready["STATUS"].startswith("not armed: no crashkernel reservation")
-    assert "crashkernel=256M" in ready["STATUS"]
+    assert re.search(r"add crashkernel=\d+M .*'crashd estimate'", ready["STATUS"])  # the estimate, not a fixed size
     w.run_for(60)
     assert loads(w.log) == []
     assert len(w.journal.named("arm_failed")) == 1  # once per distinct cause, not once per poll
