@@ -36,9 +36,9 @@ __all__ = [
     "__version__",
     "find_verb",
     "main",
+    "os_error_line",
 ]
 
-    "os_error_line",
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -126,11 +126,6 @@ def _parser(verb: str | None) -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args_list = list(sys.argv[1:] if argv is None else argv)
-    try:
-        parser = _parser(find_verb(args_list))
-        args = parser.parse_args(args_list)
 def os_error_line(exc: OSError, paths: HostPaths) -> str:
     """``<path>: <strerror>`` and, where there is one, the fix."""
     import errno
@@ -148,6 +143,11 @@ def os_error_line(exc: OSError, paths: HostPaths) -> str:
     return line
 
 
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    try:
+        parser = _parser(find_verb(args_list))
+        args = parser.parse_args(args_list)
     except SystemExit as exc:  # argparse: --help/--version exit 0, errors exit 2
         return int(exc.code or 0)
     if args.verb is None:
@@ -173,11 +173,11 @@ def os_error_line(exc: OSError, paths: HostPaths) -> str:
     except BrokenPipeError:  # `crashd list | head`: the reader left; not an error
         import os
 
-    except OSError as exc:  # a permission, a race with a prune, a full disk: one line, not a traceback
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
+    except OSError as exc:  # after BrokenPipeError (one of them): a permission, a race, a full disk
         if args.debug:
             logging.getLogger("crashd").exception("%s", exc)
         print(f"crashd {args.verb}: {os_error_line(exc, ctx.paths)}", file=sys.stderr)
         return EXIT_FAILURE
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return EXIT_OK
