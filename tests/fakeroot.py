@@ -72,6 +72,7 @@ def armed_guest(release: str = RELEASE) -> dict[str, str | bytes]:
         f"/boot/vmlinuz-{release}": b"\x00kernel image\x00",
         f"/boot/initrd.img-{release}": b"\x00initrd\x00",
         f"/boot/config-{release}": KERNEL_CONFIG,
+        "/var/crash/": "",  # the default capture target (kdump-tools' package makes it)
     }
 
 

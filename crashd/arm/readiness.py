@@ -8,7 +8,9 @@ could not tell — never guessed). Reason codes are stable: scripts and
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,9 +19,11 @@ from crashd.arm.estimate import ReservationEstimate, estimate_reservation
 from crashd.arm.kallsyms_shim import text_address
 from crashd.arm.kernelconfig import read_kernel_config
 from crashd.core.cmdline import param
+from crashd.core.errors import CrashdError
 from crashd.core.fsutil import read_value
 from crashd.core.paths import HostPaths
 from crashd.core.settings import Config
+from crashd.core.target import is_device
 from crashd.core.tools import ToolRunner
 
 __all__ = [
@@ -34,6 +38,8 @@ __all__ = [
     "check_armed",
     "check_capture_memory",
     "check_capture_files",
+    "check_capture_target",
+    "estimate_dump_bytes",
     "check_crashkernel",
     "check_kernel_support",
     "check_kexec_allowed",
@@ -65,7 +71,7 @@ ARMING_CHECKS = ("kernel_support", "crashkernel", "kexec_tool", "kexec_allowed",
 # Checks whose "missing" state does not prevent arming but makes a capture expected to
 # fail: armed, the machine reports "armed, but <title>: <hint>" (crashd status exit 4,
 # STATUS=, the journal). Other checks of this kind (e.g. the capture target) join this list.
-DEGRADED_CHECKS = ("capture_memory",)
+DEGRADED_CHECKS = ("capture_memory", "capture_target")
 
 
 @dataclass(frozen=True)
@@ -322,6 +328,130 @@ def reservation_hint(size: str) -> str:
             "/etc/default/grub, then update-grub) and reboot; 'crashd estimate' shows how that size was found")
 
 
+# makedumpfile -d bits and the share of System RAM each page class typically takes on
+# a running server (free memory is the largest; zero pages are few). A stated, coarse
+# approximation: 'crashd estimate' (makedumpfile --mem-usage) measures instead.
+_EXCLUDED_SHARE = {1: 0.03, 2: 0.10, 4: 0.10, 8: 0.20, 16: 0.50}
+_COMPRESSED_SHARE = 0.5  # makedumpfile's zlib/lzo/zstd shrink kept pages at least 2x on the reference dumps
+_TAG_DIRS = {"UUID=": "by-uuid", "LABEL=": "by-label", "PARTUUID=": "by-partuuid", "PARTLABEL=": "by-partlabel"}
+
+
+def _system_ram(paths: HostPaths) -> int:
+    total = 0
+    for line in (_read(paths.iomem) or "").splitlines():
+        rng, _, name = line.partition(" : ")
+        if name.strip() == "System RAM" and not line.startswith(" "):
+            start, _, end = rng.strip().partition("-")
+            try:
+                total += int(end, 16) - int(start, 16) + 1
+            except ValueError:
+                continue
+    return total
+
+
+def estimate_dump_bytes(paths: HostPaths, config: Config) -> tuple[int, str]:
+    """(bytes, how) of the smallest dump the configured level chain can write.
+
+    The capture tries the levels in order and falls back on ENOSPC, so the last
+    resort is the most excluding level. The one place the dump size is guessed."""
+    ram = _system_ram(paths)
+    levels = (0,) if config.capture.collector == "copy" else config.capture.dump_level
+    kept = min(ram * max(0.0, 1.0 - sum(share for bit, share in _EXCLUDED_SHARE.items() if level & bit))
+               for level in levels)
+    compressed = config.capture.collector != "copy" and config.capture.compression != "none"
+    size = int(kept * (_COMPRESSED_SHARE if compressed else 1.0))
+    how = (f"approximation: System RAM in /proc/iomem ({ram >> 20} MiB) less the typical share of the pages "
+           f"dump level {max(levels, key=lambda lv: bin(lv).count('1'))} excludes"
+           + (", halved for compression" if compressed else ""))
+    return size, how
+
+
+def _udev_escape(value: str) -> str:
+    """How udev names a tag in /dev/disk/by-*: unsafe bytes as ``\\xNN``."""
+    return "".join(c if c.isalnum() or c in "#+-.:=@_" else "".join(f"\\x{b:02x}" for b in c.encode())
+                   for c in value)
+
+
+def _device_target(paths: HostPaths, tools: ToolRunner, value: str, title: str) -> Check:
+    evidence: dict[str, object] = {"target": value}
+    hint = f"fix [capture] target (now {value}) or create that file system; 'blkid' lists them"
+    tag = next((t for t in _TAG_DIRS if value.startswith(t)), None)
+    if tag is None:  # /dev/…
+        node = paths.host(value)
+        try:
+            mode = os.stat(node).st_mode
+        except OSError:
+            return Check("capture_target", MISSING, "target_device_missing", evidence, hint,
+                         f"the dump cannot be saved: {value} does not exist")
+        evidence["device"] = value
+        if not stat.S_ISBLK(mode) and paths.root == Path("/"):
+            return Check("capture_target", MISSING, "target_not_block_device", evidence, hint,
+                         f"the dump cannot be saved: {value} is not a block device")
+        return Check("capture_target", OK, "device_found", evidence, "", title)
+    links = paths.dev("disk", _TAG_DIRS[tag])
+    link = links / _udev_escape(value[len(tag):])
+    evidence["looked_in"] = paths.unhost(links)
+    if link.exists():
+        evidence["device"] = paths.unhost(link.resolve())
+        return Check("capture_target", OK, "device_found", evidence, "", title)
+    if paths.dev("disk").is_dir():  # udev runs: its links are the truth
+        return Check("capture_target", MISSING, "target_device_missing", evidence, hint,
+                     f"the dump cannot be saved: no device has {value}")
+    if paths.root == Path("/") and tools.which("blkid"):  # no udev (a container): ask blkid
+        try:
+            result = tools.run(["blkid", "-l", "-o", "device", "-t", value], timeout=10)
+        except CrashdError:
+            result = None
+        if result is not None and result.ok and result.stdout.strip():
+            evidence["device"] = result.stdout.strip()
+            return Check("capture_target", OK, "device_found", evidence, "", title)
+        if result is not None and result.returncode == 2:  # blkid: no such token
+            return Check("capture_target", MISSING, "target_device_missing", evidence, hint,
+                         f"the dump cannot be saved: no device has {value}")
+    return Check("capture_target", UNKNOWN, "device_unverifiable", evidence,
+                 f"neither /dev/disk/{_TAG_DIRS[tag]} nor blkid could tell whether {value} exists", title)
+
+
+def check_capture_target(paths: HostPaths, tools: ToolRunner, config: Config) -> Check:
+    """The capture can write where ``[capture] target`` points: the device exists, or
+    the directory exists (or can be made under its parent), is writable, and has room
+    for the estimated dump beyond ``min_free``."""
+    title = "capture target"
+    value = config.capture.target
+    if is_device(value):
+        return _device_target(paths, tools, value, title)
+    hint = f"create {value} (mkdir -p -m 0700) or fix [capture] target"
+    path = paths.host(value)
+    evidence: dict[str, object] = {"target": value}
+    if path.is_dir():
+        reason, probe = "directory", path
+    elif path.exists() or path.is_symlink():
+        return Check("capture_target", MISSING, "target_not_directory", evidence, hint,
+                     f"the dump cannot be saved: {value} is not a directory")
+    elif path.parent.is_dir():
+        reason, probe = "directory_creatable", path.parent  # the capture makes one level (core.target)
+    else:
+        return Check("capture_target", MISSING, "target_directory_missing", evidence, hint,
+                     f"the dump cannot be saved: {value} does not exist, nor its parent")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return Check("capture_target", MISSING, "target_not_writable", evidence,
+                     f"make {paths.unhost(probe)} writable for root (read-only file system?)",
+                     f"the dump cannot be saved: {paths.unhost(probe)} is not writable")
+    try:
+        st = os.statvfs(probe)
+    except OSError:
+        return Check("capture_target", OK, reason, evidence, "", title)
+    free = st.f_bavail * st.f_frsize
+    need, how = estimate_dump_bytes(paths, config)
+    evidence.update(free_bytes=free, min_free=config.capture.min_free, estimated_dump_bytes=need, estimate=how)
+    if free - config.capture.min_free < need:
+        return Check("capture_target", MISSING, "target_too_small", evidence,
+                     f"free space on {value}, or lower [capture] min_free / raise dump_level",
+                     f"the dump cannot be saved: {value} has {free >> 20} MiB free, less min_free "
+                     f"{config.capture.min_free >> 20} MiB leaves less than the ~{need >> 20} MiB estimated")
+    return Check("capture_target", OK, reason, evidence, "", title)
+
+
 def check_armed(paths: HostPaths) -> Check:
     loaded = _int(paths.kexec_crash_loaded)
     evidence: dict[str, object] = {"kexec_crash_loaded": loaded}
@@ -400,6 +530,7 @@ def assess(paths: HostPaths, tools: ToolRunner, config: Config) -> Readiness:
         armed,
         check_pstore(paths),
         check_panic_policy(paths, config),
+        check_capture_target(paths, tools, config),
     ]
     ready = not any(c.name in ARMING_CHECKS and c.state == MISSING for c in checks)
     return Readiness(checks, armed.state == OK, ready, required, boot, reserved,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from tests.fakeroot import armed_guest, build_root, dev_machine, unarmed_guest
 from tests.integration.cli import run_crashd
 
 CHECK_NAMES = ["kernel_support", "crashkernel", "kexec_tool", "kexec_allowed", "kexec_mode", "capture_files",
-               "capture_memory", "armed", "pstore", "panic_policy"]
+               "capture_memory", "armed", "pstore", "panic_policy", "capture_target"]
 
 
 @pytest.fixture
@@ -50,13 +51,22 @@ def test_status_without_reservation_says_how_to_fix(tmp_path: Path, bindir: str)
     assert "Traceback" not in proc.stderr
 
 
-def test_status_on_this_machine_is_truthful_and_does_not_fail() -> None:
-    proc = run_crashd(["status", "--json"])
-    assert proc.returncode in (0, 3), proc.stderr
+def test_status_armed_but_target_missing_exits_4(tmp_path: Path, bindir: str) -> None:
+    build_root(tmp_path / "root", {**armed_guest(), "/dev/disk/by-label/": "",
+                                   "/etc/crashd.conf": "[capture]\ntarget = LABEL=nonexistent\n"})
+    proc = run_crashd(["status"], tmp_path / "root", bindir)
+    assert proc.returncode == 4, proc.stderr
+    assert proc.stdout.startswith("armed, but the dump cannot be saved: no device has LABEL=nonexistent")
+    proc = run_crashd(["status", "--json"], tmp_path / "root", bindir)
+    assert proc.returncode == 4
     data = json.loads(proc.stdout)
-    loaded = Path("/sys/kernel/kexec_crash_loaded")
-    expected = loaded.exists() and loaded.read_text().strip() == "1"
-    assert data["armed"] is expected
+    assert data["armed"] is True and "capture_target" in data["degraded"]
+    assert data["summary"].startswith("armed, but the dump cannot be saved")
+
+
+def test_status_not_armed_wins_over_an_unsavable_target(tmp_path: Path, bindir: str) -> None:
+    build_root(tmp_path / "root", {**unarmed_guest(), "/etc/crashd.conf": "[capture]\ntarget = /srv/none/x\n"})
+    assert run_crashd(["status"], tmp_path / "root", bindir).returncode == 3
 
 
 def test_config_check_three_errors_in_two_files(tmp_path: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-
 from pathlib import Path
 
 import pytest
@@ -45,7 +44,7 @@ def test_armed_guest_all_ok(tmp_path: Path, kexec_path: str) -> None:
     assert states == {
         "kernel_support": "ok", "crashkernel": "ok", "kexec_tool": "ok", "kexec_allowed": "ok",
         "kexec_mode": "ok", "capture_files": "ok", "capture_memory": "ok", "armed": "ok", "pstore": "missing",
-        "panic_policy": "ok",
+        "panic_policy": "ok", "capture_target": "ok",
     }
     assert r.reserved_bytes == 256 << 20
     assert r.summary() == f"armed: {RELEASE}, 256 MiB reserved"
@@ -179,3 +178,89 @@ def test_boot_files_from_config(tmp_path: Path) -> None:
     (tmp_path / "opt/k/zImage").write_bytes(b"new kernel")
     assert find_boot_files(paths, arm).fingerprint() != before
 
+
+
+# --- the capture target (issue 10 E): armed is not enough when the dump cannot be saved ---
+
+
+def target_readiness(tmp_path: Path, kexec_path: str, config_text: str, extra: dict | None = None):
+    files = {**armed_guest(), "/var/crash/": "", **(extra or {})}
+    return run_checks(tmp_path, files, kexec_path, config_text)
+
+
+def test_default_directory_target_is_ok(tmp_path: Path, kexec_path: str) -> None:
+    r = target_readiness(tmp_path, kexec_path, "")
+    c = r.check("capture_target")
+    assert c.state == "ok", c
+    assert c.evidence["free_bytes"] is not None and c.evidence["estimated_dump_bytes"] > 0
+    assert r.summary().startswith("armed: ")
+
+
+def test_missing_directory_under_an_existing_parent_is_ok(tmp_path: Path, kexec_path: str) -> None:
+    r = target_readiness(tmp_path, kexec_path, "[capture]\ntarget = /var/crash/new\n")
+    assert r.check("capture_target").state == "ok"
+    assert r.check("capture_target").reason == "directory_creatable"
+
+
+def test_directory_without_a_parent_cannot_save(tmp_path: Path, kexec_path: str) -> None:
+    r = target_readiness(tmp_path, kexec_path, "[capture]\ntarget = /srv/nowhere/crash\n")
+    c = r.check("capture_target")
+    assert (c.state, c.reason) == ("missing", "target_directory_missing")
+    assert r.armed and r.ready  # it still arms: a crash then keeps at least what pstore has
+    assert r.summary().startswith("armed, but the dump cannot be saved: /srv/nowhere/crash")
+
+
+def test_target_that_is_a_file_cannot_save(tmp_path: Path, kexec_path: str) -> None:
+    r = target_readiness(tmp_path, kexec_path, "[capture]\ntarget = /srv/crash\n", {"/srv/crash": "x"})
+    assert r.check("capture_target").reason == "target_not_directory"
+
+
+def test_unknown_label_cannot_save(tmp_path: Path, kexec_path: str) -> None:
+    r = target_readiness(tmp_path, kexec_path, "[capture]\ntarget = LABEL=nonexistent\n",
+                         {"/dev/disk/by-label/": "", "/dev/disk/by-uuid/": ""})
+    c = r.check("capture_target")
+    assert (c.state, c.reason) == ("missing", "target_device_missing")
+    assert "LABEL=nonexistent" in r.summary() and r.summary().startswith("armed, but the dump cannot be saved")
+
+
+def test_label_that_resolves_is_ok(tmp_path: Path, kexec_path: str) -> None:
+    root = tmp_path / "root"
+    (root / "dev/disk/by-label").mkdir(parents=True)
+    (root / "dev/vdb1").write_text("")
+    (root / "dev/disk/by-label/crash\\x20dump").symlink_to("../../vdb1")
+    r = target_readiness(tmp_path, kexec_path, "[capture]\ntarget = LABEL=crash dump\n")
+    c = r.check("capture_target")
+    assert (c.state, c.reason) == ("ok", "device_found"), c
+    assert c.evidence["device"] == "/dev/vdb1"
+
+
+def test_label_without_udev_links_or_blkid_is_unknown(tmp_path: Path, kexec_path: str) -> None:
+    r = target_readiness(tmp_path, kexec_path, "[capture]\ntarget = UUID=1234-ABCD\n")
+    assert r.check("capture_target").state == "unknown"
+    assert r.summary().startswith("armed: ")
+
+
+def test_dev_path_target_must_exist(tmp_path: Path, kexec_path: str) -> None:
+    r = target_readiness(tmp_path, kexec_path, "[capture]\ntarget = /dev/sdz9\n")
+    assert r.check("capture_target").reason == "target_device_missing"
+
+
+def test_too_little_free_space_cannot_save(tmp_path: Path, kexec_path: str) -> None:
+    r = target_readiness(tmp_path, kexec_path, "[capture]\nmin_free = 1000000T\n")
+    c = r.check("capture_target")
+    assert (c.state, c.reason) == ("missing", "target_too_small"), c
+    assert "min_free" in c.title
+
+
+def test_dump_estimate_is_one_stated_function(tmp_path: Path) -> None:
+    from crashd.arm.readiness import estimate_dump_bytes
+
+    paths = build_root(tmp_path, armed_guest())
+    cfg = default_config()
+    level31, how = estimate_dump_bytes(paths, cfg)
+    assert "System RAM" in how
+    ram = 0x3ffdffff - 0x100000 + 1 + 0x9fbff - 0x1000 + 1
+    assert 0 < level31 < ram // 10
+    full, _ = estimate_dump_bytes(paths, load_config(build_root(tmp_path, {
+        "/etc/crashd.conf": "[capture]\ndump_level = 0\ncompression = none\n"})))
+    assert full == ram
