@@ -15,6 +15,7 @@ pstore carries no boot id, so a pstore dump joins a capture when
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 
 from crashd.crashlog.summary import CrashSummary, summarize
@@ -44,7 +45,7 @@ class Plan:
 def pstore_key(crash: PstoreCrash) -> str:
     h = hashlib.sha256()
     for f in crash.files:
-        h.update(f.name.name.encode() + b"\0" + hashlib.sha256(f.raw).digest())
+        h.update(os.fsencode(f.stored_name) + b"\0" + hashlib.sha256(f.raw).digest())  # names need not be UTF-8
     return "pstore-" + h.hexdigest()[:16]
 
 

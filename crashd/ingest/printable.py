@@ -24,13 +24,16 @@ _ESCAPES = re.compile(
     r"|\x9b[0-?]*[ -/]*[@-~]"
     r"|\x9d[^\x07\x9c]*[\x07\x9c]?"
 )
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def printable(text: str | None, limit: int = MAX_LINE) -> str:
     """``text`` without escape sequences, each other control character shown as ``\\xNN``,
-    cut to ``limit`` characters (marked with ``…``); undecodable bytes stay as U+FFFD."""
+    cut to ``limit`` characters (marked with ``…``); a byte that is not UTF-8 is shown as ``\\xNN``."""
     if not text:
         return ""
     out = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", _ESCAPES.sub("", text))
+    # A file name that is not UTF-8 (surrogate-escaped by os.listdir) cannot be printed.
+    out = _SURROGATE.sub(lambda m: f"\\x{ord(m.group()) - 0xDC00:02x}", out)
     return out if len(out) <= limit else out[: limit - 1] + "…"

@@ -22,6 +22,7 @@ from crashd.core.fsutil import read_regular_stat
 __all__ = [
     "COMPRESSED_SUFFIX",
     "GROUP_GAP",
+    "MAX_INFLATED",
     "MAX_RECORD",
     "PstoreCrash",
     "PstoreFile",
@@ -42,6 +43,8 @@ log = logging.getLogger(__name__)
 TYPES = ("dmesg", "mce", "console", "ftrace", "rtas", "powerpc-ofw", "powerpc-common", "pmsg", "powerpc-opal")
 COMPRESSED_SUFFIX = ".enc.z"
 MAX_RECORD = 64 << 20  # a pstore file larger than this is not a real record
+# A backend record is at most a few hundred KiB of log (ramoops record_size, EFI variables).
+MAX_INFLATED = 8 << 20
 
 _HEADER = re.compile(r"^(?P<reason>\w+)#(?P<count>\d+) Part(?P<part>\d+)$")
 # ramoops ECC status, appended by the kernel when the file is read (ram_core.c).
@@ -92,7 +95,7 @@ class PstoreFile:
     path: Path
     raw: bytes
     mtime: float
-    compression: str = "none"  # none | deflate | zlib | gzip | unknown-algorithm
+    compression: str = "none"  # none | deflate | zlib | gzip | unknown-algorithm | oversized
     reason: str | None = None
     count: int | None = None
     part: int | None = None
@@ -115,12 +118,20 @@ class PstoreFile:
 
 
 def decompress(data: bytes) -> tuple[bytes | None, str]:
-    """pstore ``.enc.z``: raw deflate (current), zlib (3.11 era), or gzip; else opaque."""
+    """pstore ``.enc.z``: raw deflate (current), zlib (3.11 era), or gzip; else opaque.
+
+    At most ``MAX_INFLATED`` bytes come out (a 1 MiB bomb would inflate to 1 GiB):
+    more is ``"oversized"`` and the record is kept as it is, undecoded."""
     for wbits, label in ((-15, "deflate"), (15, "zlib"), (47, "gzip")):
+        inflater = zlib.decompressobj(wbits)
         try:
-            return zlib.decompress(data, wbits), label
+            out = inflater.decompress(data, MAX_INFLATED + 1)
         except zlib.error:
             continue
+        if len(out) > MAX_INFLATED or inflater.unconsumed_tail:
+            return None, "oversized"
+        if inflater.eof:
+            return out, label
     return None, "unknown-algorithm"
 
 

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from crashd.core.errors import CrashdError
+from crashd.core.errors import CrashdError, UnsafePathError
 from crashd.core.fsutil import fsync_dir
 from crashd.core.journal import Journal
 from crashd.core.paths import HostPaths
@@ -42,6 +42,7 @@ from crashd.ingest.sources import (
     Capture,
     analyse,
     archive_dirs,
+    check_inside,
     file_mark,
     find_captures,
     ingested_marks,
@@ -100,6 +101,7 @@ class Ingester:
     def run(self) -> IngestResult:
         """Every source on its own: one that cannot be ingested is reported (an
         ``ingest_failed`` event naming it), left where it is, and the others go on."""
+        check_inside(self.paths.root, self.store)
         ensure_dir(self.store)
         with self._locked():
             sweep_removals(self.store)
@@ -234,7 +236,7 @@ class Ingester:
         if not self.config.ingest.pstore:
             return []
         new: list[PstoreFile] = []
-        for f in scan(self.paths.pstore, self._refused):
+        for f in self._scan(self.paths.pstore):
             if file_mark(f) in done:
                 self._unlink_pstore(f)
             else:
@@ -242,14 +244,27 @@ class Ingester:
         # systemd-pstore's archive: read what it moved there (never delete: its tmpfiles rule ages it out).
         seen = {file_mark(f) for f in new}
         archive = self.paths.systemd_pstore_archive
+        try:
+            check_inside(self.paths.root, archive)
+        except UnsafePathError as exc:
+            self._fail(str(archive), exc)
+            return new
         for sub in archive_dirs(archive):
-            for f in scan(sub, self._refused):
+            for f in self._scan(sub):
                 f.subdir = "-".join(["archive", *sub.relative_to(archive).parts])
                 mark = file_mark(f)
                 if mark not in done and mark not in seen:
                     seen.add(mark)
                     new.append(f)
         return new
+
+    def _scan(self, directory: Path) -> list[PstoreFile]:
+        try:
+            check_inside(self.paths.root, directory)
+        except UnsafePathError as exc:
+            self._fail(str(directory), exc)
+            return []
+        return scan(directory, self._refused)
 
     def _unlink_pstore(self, f: PstoreFile) -> None:
         if not self.config.ingest.unlink_pstore or f.path.parent != self.paths.pstore:

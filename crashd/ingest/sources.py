@@ -40,6 +40,7 @@ __all__ = [
     "MAX_SIDE_FILE",
     "analyse",
     "archive_dirs",
+    "check_inside",
     "file_mark",
     "find_captures",
     "ingested_marks",
@@ -48,6 +49,7 @@ __all__ = [
     "log",
     "note_boot",
     "open_spool",
+    "pstore_mark",
     "read_dump",
     "stored_name",
     "target_allowed",
@@ -99,7 +101,14 @@ def stored_name(dump: str) -> str:
 
 def file_mark(f: PstoreFile) -> str:
     """Ledger name of one pstore file: its name and content (ramoops reuses names)."""
-    return f"pstore-{f.name.name}-{hashlib.sha256(f.raw).hexdigest()[:32]}"
+    return pstore_mark(f.name.name, hashlib.sha256(f.raw).hexdigest()[:32])
+
+
+def pstore_mark(name: str, digest: str) -> str:
+    """A name near NAME_MAX (255 bytes) would not fit beside the digest: it is hashed too."""
+    if len(os.fsencode(name)) > 160:
+        name = "h" + hashlib.sha256(os.fsencode(name)).hexdigest()[:32]
+    return f"pstore-{name}-{digest}"
 
 
 def kernel_version(text: str | None) -> str | None:
@@ -127,7 +136,7 @@ def ingested_marks(paths: HostPaths, store: Path) -> set[str]:
         for name, info in (meta.get("files") or {}).items():
             if name.startswith("pstore/") and isinstance(info, dict):
                 base = name.rsplit("/", 1)[-1]  # archived files sit one level deeper
-                marks.add(f"pstore-{base}-{str(info.get('sha256', ''))[:32]}")
+                marks.add(pstore_mark(base, str(info.get("sha256", ""))[:32]))
     return marks
 
 
@@ -150,6 +159,15 @@ def note_boot(paths: HostPaths, store: Path) -> None:
     except OSError:
         return
     write_durable(store, LAST_BOOT, (boot + "\n").encode())
+
+
+def check_inside(root: Path, path: Path) -> None:
+    """Refuse ``path`` when a symlink on the way (``/sys/fs/pstore``, ``/var/lib``) leads out
+    of the root: under ``--root`` the host's own files must never be read or unlinked."""
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(path)
+    if real != real_root and not real.startswith(real_root.rstrip("/") + "/"):
+        raise UnsafePathError(path, f"resolves to {real}, outside the root {real_root}; not followed")
 
 
 # --------------------------------------------------------------------- pstore

@@ -223,7 +223,8 @@ class Staging:
         """The one durable write: ``name.incomplete`` → write → fsync → rename → fsync dir."""
         parent = self._parent(name)
         final = self.path / name
-        tmp = final.with_name(final.name + TMP_SUFFIX)
+        # Not name + suffix: a 255-byte pstore name leaves no room for one (NAME_MAX).
+        tmp = final.with_name(f".{hashlib.sha256(os.fsencode(final.name)).hexdigest()[:16]}{TMP_SUFFIX}")
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _OPEN_FLAGS, 0o600)
             try:
