@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 
 from crashd.arm.bootfiles import BootFiles
 from crashd.core.paths import HostPaths
-from crashd.core.selftest_state import PendingTest, SelftestState, TestResult, read_selftest, write_selftest
+from crashd.core.selftest_state import PendingTest, SelftestResult, SelftestState, read_selftest, write_selftest
 from crashd.core.settings import Config
 
-__all__ = ["FINGERPRINT_KEYS", "TestStatus", "fingerprint", "new_test_id", "record_pending", "test_status"]
+__all__ = ["FINGERPRINT_KEYS", "SelftestStatus", "fingerprint", "new_test_id", "record_pending", "selftest_status"]
 
 FINGERPRINT_KEYS = ("kernel", "initrd", "dtb", "reservation", "capture_config")
 
@@ -73,19 +73,19 @@ def record_pending(paths: HostPaths, test_id: str, boot_id: str, fp: dict[str, s
 
 
 @dataclass(frozen=True)
-class TestStatus:
+class SelftestStatus:
     """What ``crashd status`` says about the self-test."""
 
     state: str  # never | pending | passed | failed | untested
     text: str
-    last: TestResult | None = None
+    last: SelftestResult | None = None
     changed: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
         return {"state": self.state, "text": self.text, "last": self.last, "changed": self.changed}
 
 
-def _changed_since(last: TestResult, current: dict[str, str]) -> tuple[list[str], str]:
+def _changed_since(last: SelftestResult, current: dict[str, str]) -> tuple[list[str], str]:
     """Which parts differ, and since when (a file's new mtime; else the passed test)."""
     changed = [k for k in FINGERPRINT_KEYS if last["fingerprint"].get(k) != current.get(k)]
     times = [current[k].split()[2] for k in changed
@@ -93,20 +93,20 @@ def _changed_since(last: TestResult, current: dict[str, str]) -> tuple[list[str]
     return changed, max(times) if times else last["finished"]
 
 
-def test_status(paths: HostPaths, current: dict[str, str], state: SelftestState | None = None) -> TestStatus:
+def selftest_status(paths: HostPaths, current: dict[str, str], state: SelftestState | None = None) -> SelftestStatus:
     state = read_selftest(paths) if state is None else state
     last, passed, pending = state["last"], state["last_passed"], state["pending"]
     if pending is not None and (last is None or last["id"] != pending["id"]):
-        return TestStatus("pending", f"test {pending['id']} started {pending['started']}: "
+        return SelftestStatus("pending", f"test {pending['id']} started {pending['started']}: "
                                      "waiting for the crash and the reboot", last)
     if last is not None and last["result"] == "failed":
         note = f"; last passed {passed['finished']}" if passed else ""
-        return TestStatus("failed", f"last test FAILED {last['finished']}: {last['why']}{note}", last)
+        return SelftestStatus("failed", f"last test FAILED {last['finished']}: {last['why']}{note}", last)
     if passed is None:
-        return TestStatus("never", "never tested: 'crashd test --crash' proves a crash is captured", last)
+        return SelftestStatus("never", "never tested: 'crashd test --crash' proves a crash is captured", last)
     changed, since = _changed_since(passed, current)
     if changed:
-        return TestStatus("untested", f"untested since {since}: {', '.join(changed)} changed "
+        return SelftestStatus("untested", f"untested since {since}: {', '.join(changed)} changed "
                                       f"(last test passed {passed['finished']})", passed, changed)
     record = f", record {passed['record']}" if passed.get("record") else ""
-    return TestStatus("passed", f"test passed {passed['finished']}{record}", passed)
+    return SelftestStatus("passed", f"test passed {passed['finished']}{record}", passed)

@@ -47,7 +47,7 @@ from crashd.core.settings import CaptureConfig
 from crashd.core.target import MOUNT_DEADLINE, open_target
 from crashd.core.tools import ToolRunner
 
-__all__ = ["Outcome", "SCHEMA", "Saver", "crashed_boot_id", "log", "test_id"]
+__all__ = ["Outcome", "SCHEMA", "Saver", "crashed_boot_id", "log", "selftest_id"]
 
 log = logging.getLogger(__name__)
 SCHEMA = 1
@@ -89,7 +89,7 @@ def crashed_boot_id(cmdline: str) -> str | None:
     return value if re.fullmatch(r"[0-9a-f]{32}", value) else None
 
 
-def test_id(cmdline: str) -> str | None:
+def selftest_id(cmdline: str) -> str | None:
     """The self-test id ``crashd test --crash`` put on the capture command line (16 hex digits)."""
     raw = param(cmdline, "crashd.test_id")
     return raw if raw and re.fullmatch(r"[0-9a-f]{16}", raw) else None
@@ -170,7 +170,7 @@ class Saver:
             "started": _iso(started),
             "finished": None,
             "crashed_boot_id": boot_id,
-            "test_id": test_id(cmdline),
+            "test_id": selftest_id(cmdline),
             "kernel_release": None,
             "complete": False,
             "errors": self.log.errors,

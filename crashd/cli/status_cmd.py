@@ -40,9 +40,9 @@ def _arm_state(ctx: Context) -> dict[str, Any] | None:
 
 def _selftest(ctx: Context, config: Any, readiness: Any) -> Any:
     """The last ``crashd test --crash`` and whether it still vouches for this set-up."""
-    from crashd.arm.selftest import fingerprint, test_status
+    from crashd.arm.selftest import fingerprint, selftest_status
 
-    return test_status(ctx.paths, fingerprint(ctx.paths, config, readiness.boot_files, readiness.reserved_bytes))
+    return selftest_status(ctx.paths, fingerprint(ctx.paths, config, readiness.boot_files, readiness.reserved_bytes))
 
 
 def run(verb: str, args: argparse.Namespace, ctx: Context) -> int:

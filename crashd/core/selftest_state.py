@@ -23,7 +23,7 @@ __all__ = [
     "STATE_FILE",
     "SelftestState",
     "TEST_ID_RE",
-    "TestResult",
+    "SelftestResult",
     "empty_state",
     "read_selftest",
     "selftest_dir",
@@ -43,7 +43,7 @@ class PendingTest(TypedDict):
     fingerprint: dict[str, str]  # kernel, initrd, dtb, reservation, capture config at the test
 
 
-class TestResult(TypedDict):
+class SelftestResult(TypedDict):
     id: str
     result: str  # "passed" or "failed"
     why: str
@@ -56,8 +56,8 @@ class TestResult(TypedDict):
 class SelftestState(TypedDict):
     schema: int
     pending: PendingTest | None
-    last: TestResult | None  # the latest result, passed or failed
-    last_passed: TestResult | None
+    last: SelftestResult | None  # the latest result, passed or failed
+    last_passed: SelftestResult | None
 
 
 def empty_state() -> SelftestState:
@@ -83,7 +83,7 @@ def read_selftest(paths: HostPaths) -> SelftestState:
         return value if ok else None
 
     return {"schema": SCHEMA, "pending": cast(PendingTest | None, entry("pending")),
-            "last": cast(TestResult | None, entry("last")), "last_passed": cast(TestResult | None, entry("last_passed"))}
+            "last": cast(SelftestResult | None, entry("last")), "last_passed": cast(SelftestResult | None, entry("last_passed"))}
 
 
 def write_selftest(paths: HostPaths, state: SelftestState) -> None:

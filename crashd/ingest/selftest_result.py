@@ -15,7 +15,7 @@ from typing import Any
 
 from crashd.core.journal import Journal
 from crashd.core.paths import HostPaths
-from crashd.core.selftest_state import PendingTest, TestResult, read_selftest, write_selftest
+from crashd.core.selftest_state import PendingTest, SelftestResult, read_selftest, write_selftest
 from crashd.ingest.store import Record, list_records
 
 __all__ = ["judge", "resolve"]
@@ -53,7 +53,7 @@ def judge(pending: PendingTest, records: list[Record]) -> tuple[bool, str, str |
                    "(out of memory? see 'crashd estimate' and the console of the capture)"), None
 
 
-def resolve(paths: HostPaths, journal: Journal, now: dt.datetime | None = None) -> TestResult | None:
+def resolve(paths: HostPaths, journal: Journal, now: dt.datetime | None = None) -> SelftestResult | None:
     """Turn a pending test into a result once its crash is behind us; None when there is none."""
     state = read_selftest(paths)
     pending = state["pending"]
@@ -61,7 +61,7 @@ def resolve(paths: HostPaths, journal: Journal, now: dt.datetime | None = None) 
         return None
     passed, why, record = judge(pending, list_records(paths))
     finished = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    result: TestResult = {"id": pending["id"], "result": "passed" if passed else "failed", "why": why,
+    result: SelftestResult = {"id": pending["id"], "result": "passed" if passed else "failed", "why": why,
                           "started": pending["started"], "finished": finished, "record": record,
                           "fingerprint": pending["fingerprint"]}
     state["pending"] = None
