@@ -31,6 +31,7 @@ from crashd.capture import testhooks
 from crashd.capture.layout import Layout
 from crashd.capture.progress import Progress
 from crashd.capture.space import Space, mib
+from crashd.capture.watchdog import Watchdog
 from crashd.core.errors import CrashdError
 
 __all__ = ["BLOCK", "BUF_SIZE", "CopyResult", "NoSpace", "SYNC_EVERY", "copy_vmcore"]
@@ -95,8 +96,17 @@ class CopyResult:
 
 
 class _Copier:
-    def __init__(self, src: int, dst: int, space: Space | None, progress: Progress | None, buf_size: int):
+    def __init__(
+        self,
+        src: int,
+        dst: int,
+        space: Space | None,
+        progress: Progress | None,
+        buf_size: int,
+        watchdog: Watchdog | None = None,
+    ):
         self.src = src
+        self.watchdog = watchdog
         self.dst = dst
         self.space = space
         self.progress = progress
@@ -113,6 +123,7 @@ class _Copier:
         self.unreadable = 0
         self.synced_to = 0
         self.kill_at = testhooks.kill_byte()
+        self.stall_at = testhooks.stall_byte()
         self.seek_data = hasattr(os, "SEEK_DATA")
 
     def next_data(self, offset: int, end: int) -> int:
@@ -169,6 +180,8 @@ class _Copier:
             self.written += w
 
     def chunk(self, offset: int, n: int) -> None:
+        if self.stall_at is not None and offset + n > self.stall_at:
+            testhooks.block_forever()
         self._read(n, offset)
         buf, o = self.buf, self.base  # the chunk is buf[o : o + n]
         if buf.startswith(_ZERO if n == len(_ZERO) else bytes(n), o):
@@ -240,6 +253,9 @@ class _Copier:
             self.sync(offset + n)
         if self.progress is not None:
             self.progress.update(self.done)
+        if self.watchdog is not None:
+            self.watchdog.kick(self.done)
+            self.watchdog.check()  # the time bound, also where no signal can be used
 
 
 def copy_vmcore(
@@ -250,18 +266,21 @@ def copy_vmcore(
     space: Space | None = None,
     progress: Progress | None = None,
     buf_size: int = BUF_SIZE,
+    watchdog: Watchdog | None = None,
 ) -> CopyResult:
     """Copy the data ranges of ``layout`` from ``src`` to ``dst`` (an empty file).
 
-    Raises :class:`NoSpace` when the target fills up; the caller removes the
-    partial file. The result is fsync'd.
+    Raises :class:`NoSpace` when the target fills up, and
+    :class:`~crashd.capture.watchdog.Stalled` when ``watchdog`` ends it (no progress
+    for its stall time, even inside a blocking read, or past its deadline); the
+    caller removes the partial file. The result is fsync'd.
     """
     started = time.monotonic()
     try:
         os.posix_fadvise(src, 0, 0, os.POSIX_FADV_SEQUENTIAL)  # bigger readahead (files; /proc ignores it)
     except OSError:
         pass
-    c = _Copier(src, dst, space, progress, buf_size)
+    c = _Copier(src, dst, space, progress, buf_size, watchdog)
     for start, end in layout.regions():
         offset = start
         while offset < end:

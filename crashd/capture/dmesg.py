@@ -13,13 +13,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 from crashd.capture.spool import DMESG_FILE, Spool
+from crashd.capture.watchdog import Watchdog
 from crashd.core.errors import CrashdError, ToolError
 from crashd.core.tools import ToolRunner
 
 __all__ = ["TOOL_TIMEOUT", "log", "save_dmesg"]
 
 log = logging.getLogger(__name__)
-TOOL_TIMEOUT = 300
+# Seconds for one way of extracting the log (normally well under one): each is
+# bounded, so the three together stay far inside the unit's TimeoutStartSec=.
+TOOL_TIMEOUT = 120
 
 
 def save_dmesg(spool: Spool, vmcore: Path, tools: ToolRunner, steps: list[str], errors: list[str]) -> bool:
@@ -47,7 +50,10 @@ def _own_reader(spool: Spool, vmcore: Path, steps: list[str]) -> bool:
         steps.append(f"dmesg: crashd reader unavailable ({exc})")
         return False
     try:
-        text, warnings = dmesg_of(vmcore)
+        # In-process: a read of /proc/vmcore that blocks is interrupted by the watchdog
+        # (Stalled is a CrashdError), and the next way is tried.
+        with Watchdog(TOOL_TIMEOUT, None):
+            text, warnings = dmesg_of(vmcore)
     except CrashdError as exc:
         steps.append(f"dmesg: crashd reader failed: {exc}")
         return False

@@ -14,7 +14,9 @@ level 4 alone would hide exactly what the fallback chain needs to see.
 from __future__ import annotations
 
 import os
-import threading
+import signal
+import subprocess
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,13 +32,16 @@ __all__ = [
     "RunResult",
     "argv",
     "choose_compression",
+    "KILL_WAIT",
     "features",
+    "io_bytes",
     "run",
 ]
 
 MESSAGE_LEVEL = "6"
 FLAGS = {"zlib": "-c", "lzo": "-l", "snappy": "-p", "zstd": "-z"}
 AUTO_ORDER = ("zstd", "lzo", "zlib")  # fastest good ratio first; zlib is always built in
+KILL_WAIT = 5.0  # seconds to wait for a killed collector to go
 _NOSPACE_MARKERS = ("No space left on device", "Size limit(", "Disk quota exceeded")
 
 
@@ -52,6 +57,7 @@ class RunResult:
     no_space: bool
     returncode: int | None
     message: str  # the last meaningful line of its output
+    stalled: str | None = None  # why it was killed: no progress, or the time bound
 
 
 def features(tools: ToolRunner) -> Features:
@@ -95,34 +101,94 @@ def run(
     tools: ToolRunner,
     args: list[str],
     out: Path,
-    on_tick: Callable[[int], None] | None = None,
+    on_tick: Callable[[int, bool], None] | None = None,
     tick: float = 2.0,
+    *,
+    stall_timeout: float = 30.0,
+    deadline: float | None = None,
+    activity: Callable[[int], int | None] | None = None,
+    bound: str = "the save's time bound",
 ) -> RunResult:
-    """Run makedumpfile; ``on_tick(bytes_so_far)`` is called while it runs, so
-    progress and the systemd timeout extension keep flowing."""
-    stop = threading.Event()
+    """Run makedumpfile, watching it: ``on_tick(bytes_so_far, moved)`` every ``tick``
+    seconds (progress, and the systemd timeout extension while it moves).
 
-    def watch() -> None:
-        while not stop.wait(tick):
-            try:
-                size = os.stat(out, follow_symlinks=False).st_size
-            except OSError:
-                size = 0
-            if on_tick is not None:
-                on_tick(size)
-
-    watcher = threading.Thread(target=watch, name="makedumpfile-progress", daemon=True)
-    watcher.start()
+    Progress is the output file's size, and ``activity(pid)`` (bytes the process
+    read and wrote, from ``/proc/<pid>/io``) when available: makedumpfile reads and
+    filters for a while before its output grows. No change in either for
+    ``stall_timeout`` seconds, or ``deadline`` (``time.monotonic()``) passed: the
+    process group is killed and the result names why (``stalled``).
+    """
     try:
-        result = tools.run(args, timeout=None)
+        proc = tools.start(args)
     except ToolError as exc:
         return RunResult(False, False, exc.returncode, str(exc))
-    finally:
-        stop.set()
-        watcher.join()
-    text = (result.stdout + "\n" + result.stderr).replace("\r", "\n")
+    started = time.monotonic()
+    last_move = started
+    seen: tuple[int, int | None] = (0, None)
+    killed: str | None = None
+    while True:
+        try:
+            output, _ = proc.communicate(timeout=tick)
+            break
+        except subprocess.TimeoutExpired:
+            pass
+        size = _size(out)
+        now_seen = (size, activity(proc.pid) if activity is not None else None)
+        now = time.monotonic()
+        moved = now_seen != seen
+        if moved:
+            seen, last_move = now_seen, now
+        if on_tick is not None:
+            on_tick(size, moved)
+        if deadline is not None and now >= deadline:
+            killed = f"{bound} was reached (at {size} bytes)"
+        elif now - last_move >= stall_timeout:
+            killed = f"no progress for {stall_timeout:g} s (at {size} bytes)"
+        if killed is not None:
+            output = _kill(proc)
+            break
+    if killed is not None:
+        return RunResult(False, False, proc.returncode, f"{killed}; killed", stalled=killed)
+    text = (output or "").replace("\r", "\n")
     lines = [ln.strip() for ln in text.splitlines() if ln.strip() and "%]" not in ln]
     no_space = any(m in text for m in _NOSPACE_MARKERS)
     failing = [ln for ln in lines if "Can't" in ln or "rror" in ln or "No space" in ln]
-    message = (failing or lines or [f"exit {result.returncode}"])[-1]
-    return RunResult(result.ok, no_space and not result.ok, result.returncode, message)
+    message = (failing or lines or [f"exit {proc.returncode}"])[-1]
+    ok = proc.returncode == 0
+    return RunResult(ok, no_space and not ok, proc.returncode, message)
+
+
+def io_bytes(path: Path) -> int | None:
+    """``rchar + wchar`` of ``/proc/<pid>/io`` (None without task I/O accounting)."""
+    try:
+        text = path.read_text()
+    except OSError:
+        return None
+    total = 0
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key in ("rchar", "wchar") and value.strip().isdigit():
+            total += int(value)
+    return total
+
+
+def _size(out: Path) -> int:
+    try:
+        return os.stat(out, follow_symlinks=False).st_size
+    except OSError:
+        return 0
+
+
+def _kill(proc: subprocess.Popen[str]) -> str:
+    """SIGKILL the collector's process group (no grace: it is stuck, and nothing it
+    could still write is wanted). A task in uninterruptible sleep may not die: wait a
+    little for its output, then leave it; the unit's timeout is the bound for that."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    try:
+        output, _ = proc.communicate(timeout=KILL_WAIT)
+    except subprocess.TimeoutExpired:
+        return ""
+    return output or ""

@@ -3,7 +3,11 @@
 The console (the unit sends stdout to journal+console) gets a line at every 10 %
 and at the end; systemd gets ``STATUS=`` with percent and MB/s at most once a
 second, and ``EXTEND_TIMEOUT_USEC=`` so a long but moving copy is never killed by
-``TimeoutStartSec=`` while a stuck one still is.
+``TimeoutStartSec=`` while a stuck one still is: the extension is sent only when
+bytes advanced since the last one (never at the start of a step, never on a tick
+that saw nothing move), so a collector stuck where no process can end it (a task
+in uninterruptible sleep) still runs into the unit's timeout and its
+``FailureAction=``.
 """
 
 from __future__ import annotations
@@ -47,7 +51,8 @@ class Progress:
         self._last_status = -1e9
         self._last_extend = -1e9
         self._last_console = self.started
-        self.extend()
+        self._extended_at = 0  # bytes done at the last extension
+        self._moved = False  # the collector reported activity since the last extension
 
     def _rate(self, now: float) -> float:
         elapsed = now - self.started
@@ -61,7 +66,12 @@ class Progress:
             self.notifier.send(f"EXTEND_TIMEOUT_USEC={EXTEND_BY_USEC}")
         self._last_extend = self.clock()
 
-    def update(self, done: int) -> None:
+    def update(self, done: int, moved: bool | None = None) -> None:
+        """``done`` bytes so far; ``moved`` says whether the collector did anything
+        since the last call when ``done`` alone cannot tell (makedumpfile reading
+        and filtering pages before it writes): default, ``done`` grew."""
+        self._moved = self._moved or bool(moved)
+        advanced = self._moved or done > self._extended_at
         self.done = done
         now = self.clock()
         if self.total:
@@ -81,8 +91,10 @@ class Progress:
         if self.notifier is not None and now - self._last_status >= STATUS_EVERY:
             self.notifier.status(status)
             self._last_status = now
-        if now - self._last_extend >= EXTEND_EVERY:
+        if advanced and now - self._last_extend >= EXTEND_EVERY:
             self.extend()
+            self._extended_at = done
+            self._moved = False
 
     def finish(self, done: int, ok: bool = True) -> float:
         """Final console line (bytes, seconds, where); returns the seconds taken."""

@@ -10,6 +10,14 @@ Fallback chain for the dump, each step recorded in capture.json ``steps``:
    for another reason than space) if the vmcore's size fits the budget.
 3. dmesg only.
 
+Every collector is bounded (issue 10 A: the capture kernel must always end): a
+makedumpfile whose output and I/O stand still for ``stall_timeout`` seconds is
+killed and the next level runs (after the last level: the native copy, which a
+:class:`~crashd.capture.watchdog.Watchdog` bounds the same way); the whole save
+has a time bound (``max_seconds``, or 10 min plus 1 min per GiB of the dump),
+after which no further step starts and a running one is stopped, so capture.json
+is written and the final action requested. Each kill is an error in capture.json.
+
 **complete** (in capture.json) means: the file named by ``dump_file`` holds the
 whole dump the collector produced at ``dump_level``, the collector reported
 success, every page could be read, and the file was fsync'd. Anything less —
@@ -38,19 +46,31 @@ from crashd.capture.dmesg import save_dmesg
 from crashd.capture.layout import Layout, read_layout
 from crashd.capture.progress import Progress
 from crashd.capture.space import Space, StatVfs, mib
-from crashd.capture.spool import CAPTURE_JSON, ELF_DUMP, KDUMP_DUMP, CaptureInfo, Spool
+from crashd.capture.spool import CAPTURE_JSON, ELF_DUMP, KDUMP_DUMP, SPOOL_DIR, CaptureInfo, Spool, ensure_spool_dir
+from crashd.capture.watchdog import Stalled, Watchdog
 from crashd.core.cmdline import param
 from crashd.core.errors import CrashdError
 from crashd.core.notify import Notifier
 from crashd.core.paths import HostPaths
-from crashd.core.settings import CaptureConfig
+from crashd.core.settings import CaptureConfig, setting
 from crashd.core.target import MOUNT_DEADLINE, open_target
 from crashd.core.tools import ToolRunner
 
-__all__ = ["Outcome", "SCHEMA", "Saver", "crashed_boot_id", "log", "selftest_id"]
+__all__ = [
+    "BASE_SECONDS", "Outcome", "SCHEMA", "SECONDS_PER_GIB", "Saver", "crashed_boot_id", "log", "selftest_id", "time_bound"]
 
 log = logging.getLogger(__name__)
 SCHEMA = 1
+BASE_SECONDS = 600  # the derived time bound: 10 min ...
+SECONDS_PER_GIB = 60  # ... plus 1 min per GiB of the dump (a floor of ~18 MB/s)
+
+
+def time_bound(max_seconds: int, dump_size: int | None) -> int:
+    """Seconds the whole save may take: ``[capture] max_seconds``, or derived from
+    the dump's size when that is 0."""
+    if max_seconds > 0:
+        return max_seconds
+    return BASE_SECONDS + SECONDS_PER_GIB * -(-(dump_size or 0) // (1 << 30))
 
 
 @dataclass
@@ -146,11 +166,29 @@ class Saver:
         self.mount_deadline = mount_deadline
         self.log = _Log(self.console)
         self.record: CaptureInfo = _empty_record()
+        self.t0 = time.monotonic()
+        self.bound = time_bound(config.max_seconds, None)
+
+    # ------------------------------------------------------------ the time bound
+    @property
+    def deadline(self) -> float:
+        return self.t0 + self.bound
+
+    @property
+    def bound_text(self) -> str:
+        return f"the save's time bound of {self.bound} s"
+
+    def _out_of_time(self, what: str) -> bool:
+        """True (and an error naming ``what`` was skipped) once the bound passed."""
+        if time.monotonic() < self.deadline:
+            return False
+        self.log.error(f"{self.bound_text} was reached: {what} skipped -> keeping what is saved")
+        return True
 
     # ------------------------------------------------------------ entry
     def run(self) -> Outcome:
         started = self.now()
-        t0 = time.monotonic()
+        t0 = self.t0 = time.monotonic()
         try:
             cmdline = self.paths.cmdline.read_text(errors="replace")
         except OSError:
@@ -177,31 +215,72 @@ class Saver:
             "steps": self.log.steps,
         }
         deadline = testhooks.mount_deadline(MOUNT_DEADLINE) if self.mount_deadline is None else self.mount_deadline
+        tried: Path | None = None
         try:
             with open_target(
                 self.config.target, self.config.mount_options, self.paths, self.tools, deadline=deadline
             ) as target:
-                spool = Spool.create(target.path, started, bootid8)
-                try:
-                    self.log.step(f"saving {self.paths.unhost(self.paths.vmcore)} to {target.display}/{spool.name}")
-                    directory = self._fill(spool, target.display, t0)
-                finally:
-                    spool.close()
-        except CrashdError as exc:  # TargetError, or no usable directory name
+                tried = target.path
+                spool = self._open_spool(target.path, target.display, started, bootid8)
+                if spool is not None:
+                    directory = self._save_into(spool, target.display, t0, dump=True)
+                    return Outcome(
+                        bool(self.record["complete"]) and directory is not None, directory, self.record, self.log.errors
+                    )
+        except CrashdError as exc:  # TargetError: not mounted, not writable
             self.log.error(str(exc))
-            return Outcome(False, None, self.record, self.log.errors)
         except OSError as exc:
-            self.log.error(f"capture directory in {self.config.target}: {exc.strerror or exc}")
-            return Outcome(False, None, self.record, self.log.errors)
-        return Outcome(bool(self.record["complete"]) and directory is not None, directory, self.record, self.log.errors)
+            self.log.error(f"capture target {self.config.target}: {exc.strerror or exc}")
+        directory = self._fallback(tried, started, bootid8, t0)
+        return Outcome(False, directory, self.record, self.log.errors)
+
+    def _open_spool(self, target: Path, display: str, started: dt.datetime, bootid8: str) -> Spool | None:
+        """A new capture directory in ``target``'s private spool; None (with the
+        error recorded) when there is none to be had."""
+        try:
+            spool_dir, refusal = ensure_spool_dir(target, started)
+            if refusal is not None:
+                self.log.error(refusal)
+            return Spool.create(spool_dir, started, bootid8)
+        except CrashdError as exc:  # UnsafePathError, or no usable directory name
+            self.log.error(f"capture target {display}: {exc}")
+        except OSError as exc:
+            self.log.error(f"capture directory in {display}: {exc.strerror or exc}")
+        return None
+
+    def _save_into(self, spool: Spool, display: str, t0: float, *, dump: bool) -> Path | None:
+        try:
+            self.log.step(
+                f"saving {self.paths.unhost(self.paths.vmcore)} to {display}/{SPOOL_DIR}/{spool.name}"
+                + ("" if dump else " (kernel log only)")
+            )
+            return self._fill(spool, display, t0, dump=dump)
+        finally:
+            spool.close()
+
+    def _fallback(self, tried: Path | None, started: dt.datetime, bootid8: str, t0: float) -> Path | None:
+        """The target could not be used: keep dmesg.txt and capture.json (with the
+        reason in ``errors``) in the root file system's default spool, unless that
+        is what just failed. The dump itself is not tried there: the root file
+        system was not chosen for it and may be small."""
+        default = setting("capture", "target").default
+        path = self.paths.host(default)
+        if tried == path or not path.is_dir():
+            return None
+        spool = self._open_spool(path, default, started, bootid8)
+        if spool is None:
+            return None
+        self.log.step(f"capture target {self.config.target} unusable -> kernel log to {default}/{SPOOL_DIR}")
+        return self._save_into(spool, default, t0, dump=False)
 
     # ------------------------------------------------------------ phases
-    def _fill(self, spool: Spool, where: str, t0: float) -> Path | None:
+    def _fill(self, spool: Spool, where: str, t0: float, *, dump: bool = True) -> Path | None:
         testhooks.kill_point("dmesg")
         self.record["dmesg"] = save_dmesg(spool, self.paths.vmcore, self.tools, self.log.steps, self.log.errors)
         testhooks.kill_point("dump")
         try:
-            self._dump(spool, where)
+            if dump:
+                self._dump(spool, where)
         except Exception as exc:  # noqa: BLE001 - record the bug, keep dmesg and publish
             log.debug("dump failed", exc_info=True)
             self.log.error(f"dump failed: {type(exc).__name__}: {exc}")
@@ -235,6 +314,7 @@ class Saver:
             if layout is not None:
                 self.record["kernel_release"] = layout.osrelease
                 self.record["estimated_size"] = layout.file_size
+            self.bound = time_bound(self.config.max_seconds, layout.file_size if layout else os.fstat(fd).st_size)
             collector = self._choose_collector()
             if collector == "makedumpfile":
                 outcome = self._makedumpfile(spool, space, layout, where)
@@ -242,6 +322,8 @@ class Saver:
                     return
             if layout is None:
                 self.log.error("vmcore: cannot copy without its ELF headers; keeping dmesg only")
+                return
+            if self._out_of_time("the native copy"):
                 return
             self._copy(spool, space, fd, layout, where)
         finally:
@@ -269,7 +351,10 @@ class Saver:
         name = ELF_DUMP if codec == "none" else KDUMP_DUMP
         out = spool.free_path(name)
         upper = layout.file_size if layout else None
+        stalled = False
         for level in self.config.dump_level:
+            if self._out_of_time(f"makedumpfile -d {level}"):
+                return "done"
             budget = space.budget()
             limit = None if upper is not None and upper <= budget else budget
             if budget < (1 << 20):
@@ -280,7 +365,17 @@ class Saver:
                 return "done"
             argv = mdf.argv(codec, level, self.paths.vmcore, out, limit)
             progress = Progress(f"makedumpfile -d {level}", None, where, self.notifier, self.console)
-            result = mdf.run(self.tools, argv, out, on_tick=progress.update)
+            result = mdf.run(
+                self.tools,
+                argv,
+                out,
+                on_tick=progress.update,
+                tick=min(2.0, self.config.stall_timeout / 3),
+                stall_timeout=self.config.stall_timeout,
+                deadline=self.deadline,
+                activity=lambda pid: mdf.io_bytes(self.paths.proc(str(pid), "io")),
+                bound=self.bound_text,
+            )
             if result.ok and spool.size_of(name) is not None:
                 size = spool.adopt(name)
                 seconds = progress.finish(size)
@@ -295,11 +390,22 @@ class Saver:
             no_space = result.no_space or space.free() < self.config.min_free + (1 << 20)
             spool.remove(name)  # only ever this capture's partial file
             progress.finish(0, ok=False)
+            if result.stalled is not None:
+                if time.monotonic() >= self.deadline:
+                    self.log.error(f"makedumpfile -d {level} stopped: {result.stalled}; killed -> keeping what is saved")
+                    return "done"
+                self.log.error(f"makedumpfile -d {level} stalled: {result.stalled}; killed")
+                stalled = True
+                continue
+            stalled = False
             if no_space:
                 self.log.error(f"makedumpfile -d {level} failed: ENOSPC ({result.message})")
                 continue
             self.log.error(f"makedumpfile -d {level} failed (exit {result.returncode}): {result.message}")
             self.log.step("makedumpfile failed for another reason than space -> native copy")
+            return "broken"
+        if stalled:
+            self.log.step("makedumpfile stalled at the last dump level -> native copy")
             return "broken"
         self.log.step("every dump level ran out of space -> dmesg only")
         return "done"
@@ -317,7 +423,14 @@ class Saver:
         progress = Progress("copy", total, where, self.notifier, self.console)
         out = spool.open_new(ELF_DUMP)
         try:
-            result = copy_mod.copy_vmcore(fd, out, layout, space=space, progress=progress)
+            with Watchdog(self.config.stall_timeout, self.deadline, bound=self.bound_text) as dog:
+                result = copy_mod.copy_vmcore(fd, out, layout, space=space, progress=progress, watchdog=dog)
+        except Stalled as exc:
+            progress.finish(progress.done, ok=False)
+            spool.remove(ELF_DUMP)
+            verb = "stopped" if time.monotonic() >= self.deadline else "stalled"
+            self.log.error(f"copy {verb}: {exc.reason} -> dmesg only")
+            return
         except copy_mod.NoSpace as exc:
             progress.finish(progress.done, ok=False)
             spool.remove(ELF_DUMP)

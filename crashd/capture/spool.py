@@ -1,6 +1,16 @@
 """The capture directory on the target: created private, filled, then published.
 
-Life cycle (the ingest side relies on it):
+Where (the ingest side relies on it): every capture directory lives in the spool
+directory ``<target>/crashd/`` (:data:`SPOOL_DIR`), never in the target itself. On
+systems with apport, ``/var/crash`` is world-writable and sticky, so anything a
+local user can put there is not evidence. The spool directory is created by root,
+mode 0700; a pre-existing one that is a symlink, not a directory, not owned by
+root (``geteuid()``, so tests run unprivileged) or group/world-writable is refused:
+it is renamed aside to ``crashd.refused-<stamp>`` and named in capture.json's
+errors, and a fresh one is made, so a squatter cannot stop the kernel log from
+being saved. Readers check the same with :func:`check_private_dir`.
+
+Life cycle:
 
 1. ``<YYYYmmddTHHMMSS>-<bootid8>.incomplete/`` is created with mode 0700.
 2. Files are created inside it exclusively (``O_EXCL``), never through a symlink
@@ -27,7 +37,21 @@ from typing import TypedDict
 from crashd.core.errors import CrashdError, UnsafePathError
 
 __all__ = [
-    "CaptureInfo","CAPTURE_JSON", "DMESG_FILE", "ELF_DUMP", "INCOMPLETE", "KDUMP_DUMP", "NAME_RE", "Spool", "stamp"]
+    "CaptureInfo",
+    "CAPTURE_JSON",
+    "DMESG_FILE",
+    "ELF_DUMP",
+    "INCOMPLETE",
+    "KDUMP_DUMP",
+    "NAME_RE",
+    "REFUSED_PREFIX",
+    "SPOOL_DIR",
+    "Spool",
+    "check_private_dir",
+    "ensure_spool_dir",
+    "spool_path",
+    "stamp",
+]
 
 INCOMPLETE = ".incomplete"
 # The spool contract, shared with ingest (the one import across stages the layout allows).
@@ -36,6 +60,8 @@ DMESG_FILE = "dmesg.txt"
 ELF_DUMP = "vmcore"
 KDUMP_DUMP = "vmcore.kdump"
 CAPTURE_JSON = "capture.json"
+SPOOL_DIR = "crashd"  # <target>/crashd/: the only place captures are written and read
+REFUSED_PREFIX = SPOOL_DIR + ".refused-"  # an unsafe spool directory, moved aside
 
 
 
@@ -67,6 +93,79 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
+def spool_path(target: Path) -> Path:
+    """The spool directory of a capture target (a directory or a mount point)."""
+    return target / SPOOL_DIR
+
+
+def check_private_dir(fd: int, path: Path, euid: int | None = None) -> None:
+    """Raise :class:`UnsafePathError` unless ``fd`` (opened with ``O_NOFOLLOW``) is a
+    directory owned by ``euid`` (default: ours) that no group or other can write."""
+    st = os.fstat(fd)
+    owner = os.geteuid() if euid is None else euid
+    if not stat.S_ISDIR(st.st_mode):
+        raise UnsafePathError(path, "is not a directory")
+    if st.st_uid != owner:
+        raise UnsafePathError(path, f"is owned by uid {st.st_uid}, not {owner}")
+    if st.st_mode & 0o022:
+        raise UnsafePathError(path, f"is group or world writable (mode {stat.S_IMODE(st.st_mode):04o})")
+
+
+def ensure_spool_dir(target: Path, moment: dt.datetime, euid: int | None = None) -> tuple[Path, str | None]:
+    """``<target>/crashd``, private and ours: ``(path, refusal)``, where ``refusal``
+    names a pre-existing unsafe one that was moved aside (None if there was none).
+
+    Raises OSError or :class:`UnsafePathError` when no safe one can be had.
+    """
+    path = spool_path(target)
+    refusal: str | None = None
+    parent_fd = os.open(target, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for _attempt in range(2):
+            try:
+                os.mkdir(SPOOL_DIR, 0o700, dir_fd=parent_fd)
+            except FileExistsError:
+                pass
+            try:
+                fd = os.open(SPOOL_DIR, _DIR_FLAGS, dir_fd=parent_fd)
+            except OSError as exc:
+                if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+                    raise
+                problem = UnsafePathError(path, "is a symlink" if exc.errno == errno.ELOOP else "is not a directory")
+            else:
+                try:
+                    check_private_dir(fd, path, euid)
+                    os.fchmod(fd, 0o700)  # mkdir's mode is cut by the umask; 0755 becomes 0700
+                    return path, refusal
+                except UnsafePathError as exc:
+                    problem = exc
+                finally:
+                    os.close(fd)
+            if refusal is not None:
+                raise problem
+            aside = _move_aside(parent_fd, moment)
+            refusal = f"refused spool directory {problem}; moved aside to {aside}"
+        raise UnsafePathError(path, "could not be made private")
+    finally:
+        os.close(parent_fd)
+
+
+def _move_aside(parent_fd: int, moment: dt.datetime) -> str:
+    """Rename an unsafe ``crashd`` entry (renaming never follows a symlink) to a
+    free ``crashd.refused-<stamp>[.N]`` name; its contents are kept, untrusted."""
+    base = REFUSED_PREFIX + stamp(moment)
+    for n in range(100):
+        name = base if n == 0 else f"{base}.{n}"
+        try:
+            os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
+            continue
+        except FileNotFoundError:
+            pass
+        os.rename(SPOOL_DIR, name, src_dir_fd=parent_fd, dst_dir_fd=parent_fd)
+        return name
+    raise UnsafePathError(SPOOL_DIR, "no free name to move it aside")
+
+
 def stamp(moment: dt.datetime) -> str:
     """UTC ``YYYYmmddTHHMMSS`` of the capture start."""
     return moment.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%S")
@@ -92,7 +191,7 @@ class Spool:
         If a capture of the same boot already used this second (``crashd save`` run
         twice), the stamp moves forward a second rather than mixing two captures.
         """
-        parent_fd = os.open(target, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        parent_fd = os.open(target, _DIR_FLAGS)
         try:
             for extra in range(120):
                 base = f"{stamp(start + dt.timedelta(seconds=extra))}-{bootid8}"

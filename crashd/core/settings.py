@@ -181,7 +181,9 @@ class Setting:
         if self.type == "size":
             return parse_size(value)
         if self.type == "duration":
-            return parse_duration(value)
+            seconds = parse_duration(value)
+            self._check_range(seconds)
+            return seconds
         if self.type == "enum":
             if value not in self.choices:
                 raise ValueError(f"unknown value {value!r}; allowed: {', '.join(self.choices)}")
@@ -254,6 +256,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("capture", "final_action", "enum", "reboot", "What the capture kernel does after a successful save.", choices=ACTIONS),
     Setting("capture", "failure_action", "enum", "reboot", "What the capture kernel does when the save fails.", choices=ACTIONS),
     Setting("capture", "min_free", "size", "64M", "Free space to leave on the target; the dump falls back to dmesg only rather than eat it."),
+    Setting("capture", "stall_timeout", "duration", "30s", "A collector that moves no bytes for this long is killed and the next step of the fallback chain runs.", minimum=1, maximum=3600),
+    Setting("capture", "max_seconds", "duration", "0", "Bound on the whole save, after which only what is saved is kept and the final action runs; 0 = 10 min plus 1 min per GiB of the dump.", minimum=0),
     # [ingest]
     Setting("ingest", "pstore", "bool", "yes", "Ingest records from /sys/fs/pstore (and systemd-pstore's archive)."),
     Setting("ingest", "unlink_pstore", "bool", "yes", "Remove pstore entries once their copies are safely on disk (frees the backend)."),
@@ -314,6 +318,8 @@ class CaptureConfig:
     final_action: str
     failure_action: str
     min_free: int
+    stall_timeout: int
+    max_seconds: int
 
 
 @dataclass(frozen=True)

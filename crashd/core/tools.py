@@ -88,3 +88,28 @@ class ToolRunner:
         if check and not result.ok:
             raise ToolError(args, proc.returncode, proc.stderr)
         return result
+
+    def start(self, argv: Sequence[str]) -> subprocess.Popen[str]:
+        """Start ``argv`` for a caller that watches it and may have to kill it
+        (a collector that stops making progress). It runs in a session of its own,
+        so ``os.killpg(proc.pid, …)`` ends it with any children; stdout and stderr
+        share one pipe, read with ``proc.communicate(timeout=…)``."""
+        args = [str(a) for a in argv]
+        exe = self.which(args[0]) if "/" not in args[0] else args[0]
+        if exe is None:
+            raise ToolError(args, None, "", reason=f"{args[0]}: not found on PATH")
+        env = dict(os.environ if self.env is None else self.env)
+        env["PATH"] = self.path
+        try:
+            return subprocess.Popen(
+                [exe, *args[1:]],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                errors="replace",
+                env=env,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise ToolError(args, None, str(exc), reason=f"{args[0]} could not run") from exc

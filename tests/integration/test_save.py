@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from crashd.capture.spool import SPOOL_DIR
 from crashd.core.paths import HostPaths
 from tests.fakeroot import build_root
 from tests.unit.capture.elfcore import PAGE, Load, pattern, write_core
@@ -73,7 +74,7 @@ def test_save_then_final_action(tmp_path: Path) -> None:
     paths = make_root(tmp_path, "[capture]\ncollector = copy\nfinal_action = poweroff\n")
     r = run_save(paths, make_bin(tmp_path), "--act")
     assert r.returncode == 0, r.stderr
-    dirs = list(paths.var("crash").iterdir())
+    dirs = list(paths.var("crash", SPOOL_DIR).iterdir())
     assert len(dirs) == 1 and dirs[0].name.endswith("-0f5c3b5e")
     rec = json.loads((dirs[0] / "capture.json").read_text())
     assert rec["complete"] is True and rec["collector"] == "copy"
@@ -88,6 +89,8 @@ def test_failed_save_ends_in_failure_action(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert "capture target /missing/dir: directory does not exist" in r.stdout
     assert calls(tmp_path) == ["systemctl --no-block halt"]
+    (d,) = paths.var("crash", SPOOL_DIR).iterdir()  # the kernel log, on the root file system
+    assert sorted(p.name for p in d.iterdir()) == ["capture.json", "dmesg.txt"]
 
 
 def test_unmountable_device_ends_in_failure_action(tmp_path: Path) -> None:
@@ -96,6 +99,11 @@ def test_unmountable_device_ends_in_failure_action(tmp_path: Path) -> None:
     assert "capture target LABEL=debug: cannot mount" in r.stdout
     assert calls(tmp_path)[-1] == "systemctl --no-block start emergency.target"
     assert r.returncode == 0
+    # Issue 10 F: dmesg.txt and capture.json (naming the mount error) on the root file system.
+    (d,) = paths.var("crash", SPOOL_DIR).iterdir()
+    rec = json.loads((d / "capture.json").read_text())
+    assert rec["complete"] is False and rec["dmesg"] is True and (d / "dmesg.txt").read_text() == "fake dmesg\n"
+    assert any("capture target LABEL=debug: cannot mount" in e for e in rec["errors"])
 
 
 def test_action_refused_makes_the_unit_fail(tmp_path: Path) -> None:
@@ -111,7 +119,7 @@ def test_broken_config_still_saves_with_defaults(tmp_path: Path) -> None:
     r = run_save(paths, make_bin(tmp_path), "--act")
     assert "config problem (default used)" in r.stdout and "final_action" in r.stdout
     assert calls(tmp_path) == ["systemctl --no-block reboot"]
-    assert json.loads(next(paths.var("crash").iterdir()).joinpath("capture.json").read_text())["complete"]
+    assert json.loads(next(paths.var("crash", SPOOL_DIR).iterdir()).joinpath("capture.json").read_text())["complete"]
 
 
 def test_no_vmcore_is_not_applicable(tmp_path: Path) -> None:
@@ -154,15 +162,15 @@ def test_real_makedumpfile_enospc_on_small_tmpfs(tmp_path: Path, small_tmpfs: Pa
         pytest.skip("makedumpfile not installed")
     paths = make_root(tmp_path, "[capture]\ndump_level = 31 1\nmin_free = 1M\nfailure_action = poweroff\n", vmcore=False)
     shutil.copyfile(reference_elf, paths.vmcore)
-    old = small_tmpfs / "20250101T000000-aaaaaaaa"
-    old.mkdir()
+    old = small_tmpfs / SPOOL_DIR / "20250101T000000-aaaaaaaa"
+    old.mkdir(parents=True)
     (old / "dmesg.txt").write_text("older crash\n")
     bin_dir = make_bin(tmp_path)
     (bin_dir / "makedumpfile").symlink_to(makedumpfile)  # the real one, ahead of the fake
     r = run_save(paths, bin_dir, "--act")
     assert r.returncode == 0, r.stderr
     assert calls(tmp_path) == ["systemctl --no-block poweroff"]
-    new = [p for p in small_tmpfs.iterdir() if p != old]
+    new = [p for p in (small_tmpfs / SPOOL_DIR).iterdir() if p != old]
     assert len(new) == 1 and not new[0].name.endswith(".incomplete")
     rec = json.loads((new[0] / "capture.json").read_text())
     assert rec["complete"] is False and rec["collector"] == "dmesg-only"
@@ -203,3 +211,50 @@ def test_progress_reaches_systemd_over_notify_socket(tmp_path: Path) -> None:
     assert any(ln.startswith("EXTEND_TIMEOUT_USEC=") for ln in lines)
     assert any(ln.startswith("STATUS=copy: ") and "%" in ln and "MB/s" in ln for ln in lines)
     assert lines[-1].startswith("STATUS=saved: ")
+
+
+def test_stalled_collectors_end_in_failure_action(tmp_path: Path) -> None:
+    """Issue 10 A, as the unit runs it: makedumpfile writes a little, then hangs at
+    every level; the native copy blocks in its first read. ``crashd save --act`` still
+    ends, keeps dmesg.txt, says complete: false naming each stall, requests
+    failure_action, and extends systemd's timeout only while bytes moved."""
+    import socket
+    import threading
+
+    paths = make_root(
+        tmp_path, "[capture]\ndump_level = 31 1\nstall_timeout = 2s\nfailure_action = poweroff\n"
+    )
+    addr = str(tmp_path / "notify")
+    lines: list[str] = []
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(addr)
+
+        def receive() -> None:
+            while True:
+                data = sock.recv(65536)
+                if data == b"END":
+                    return
+                lines.extend(data.decode().splitlines())
+
+        receiver = threading.Thread(target=receive)
+        receiver.start()
+        env = {"NOTIFY_SOCKET": addr, "FAKE_MAKEDUMPFILE_HANG": "4096", "CRASHD_TEST_STALL_AT_BYTE": "0"}
+        try:
+            r = run_save(paths, make_bin(tmp_path), "--act", env=env)  # (run_save's timeout: it ended)
+        finally:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as tx:
+                tx.sendto(b"END", addr)
+            receiver.join()
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert calls(tmp_path) == ["systemctl --no-block poweroff"]
+    (d,) = paths.var("crash", SPOOL_DIR).iterdir()
+    assert not d.name.endswith(".incomplete")
+    assert sorted(p.name for p in d.iterdir()) == ["capture.json", "dmesg.txt"]
+    rec = json.loads((d / "capture.json").read_text())
+    assert rec["complete"] is False and rec["dump_file"] is None
+    errors = "\n".join(rec["errors"])
+    assert "makedumpfile -d 31 stalled: no progress for 2 s" in errors
+    assert "makedumpfile -d 1 stalled" in errors and "copy stalled" in errors
+    # One extension at most per makedumpfile run that moved bytes; none while stuck.
+    extends = [ln for ln in lines if ln.startswith("EXTEND_TIMEOUT_USEC=")]
+    assert 1 <= len(extends) <= 2, lines

@@ -20,7 +20,7 @@ import random
 import signal
 from pathlib import Path
 
-from crashd.capture.spool import NAME_RE
+from crashd.capture.spool import NAME_RE, SPOOL_DIR
 from tests.integration.test_save import make_bin, make_root, run_save
 from tests.unit.capture.elfcore import PAGE, Load, pattern, write_core
 
@@ -58,7 +58,8 @@ def test_kill_at_random_points_never_leaves_a_false_claim(tmp_path: Path) -> Non
     points += [{"CRASHD_TEST_KILL_AT": phase} for phase in PHASES]
     points += [{"CRASHD_TEST_KILL_AT": "dump"}, {"CRASHD_TEST_KILL_AT_BYTE": "0"}]
     assert len(points) >= 20
-    target = paths.var("crash")
+    target = paths.var("crash", SPOOL_DIR)
+    target.mkdir(mode=0o700)  # a private spool of an earlier capture: kept as it is
     for env in points:
         before = set(target.iterdir())
         r = run_save(paths, bin_dir, env=env)

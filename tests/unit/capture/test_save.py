@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from crashd.capture.save import Saver, crashed_boot_id
+from crashd.capture.spool import SPOOL_DIR
 from crashd.core.config import default_config
 from crashd.core.paths import HostPaths
 from crashd.core.settings import CaptureConfig
@@ -91,7 +92,7 @@ def test_boot_id_from_cmdline() -> None:
 def test_copy_collector_saves_complete_capture(root: HostPaths, bin_dir: Path) -> None:
     outcome, console = _run(root, _tools(bin_dir), _config(collector="copy"))
     assert outcome.complete
-    d = _only_dir(root.var("crash"))
+    d = _only_dir(root.var("crash", SPOOL_DIR))
     assert d.name.endswith(f"-{BOOT_ID[:8]}") and outcome.directory == d
     assert sorted(p.name for p in d.iterdir()) == ["capture.json", "dmesg.txt", "vmcore"]
     assert (d / "vmcore").read_bytes() == root.vmcore.read_bytes()
@@ -115,7 +116,7 @@ def test_makedumpfile_retries_lower_level_on_enospc(root: HostPaths, bin_dir: Pa
     tools = _tools(bin_dir, FAKE_MAKEDUMPFILE_ENOSPC_LEVELS="31", FAKE_MAKEDUMPFILE_LOG=str(log))
     outcome, _ = _run(root, tools, _config(dump_level=(31, 1)))
     assert outcome.complete
-    d = _only_dir(root.var("crash"))
+    d = _only_dir(root.var("crash", SPOOL_DIR))
     rec = json.loads((d / "capture.json").read_text())
     assert (rec["collector"], rec["dump_level"], rec["compression"], rec["dump_file"]) == ("makedumpfile", 1, "lzo", "vmcore.kdump")
     assert any("makedumpfile -d 31 failed: ENOSPC" in e for e in rec["errors"])
@@ -127,13 +128,13 @@ def test_makedumpfile_retries_lower_level_on_enospc(root: HostPaths, bin_dir: Pa
 
 
 def test_enospc_at_every_level_keeps_dmesg_only(root: HostPaths, bin_dir: Path) -> None:
-    other = root.var("crash", "20250101T000000-aaaaaaaa")
-    other.mkdir()
+    other = root.var("crash", SPOOL_DIR, "20250101T000000-aaaaaaaa")
+    other.mkdir(parents=True)
     (other / "vmcore").write_bytes(b"old dump")
     tools = _tools(bin_dir, FAKE_MAKEDUMPFILE_ENOSPC_LEVELS="31,1")
     outcome, console = _run(root, tools, _config(dump_level=(31, 1)))
     assert not outcome.complete
-    new = [p for p in root.var("crash").iterdir() if p != other]
+    new = [p for p in root.var("crash", SPOOL_DIR).iterdir() if p != other]
     assert len(new) == 1 and not new[0].name.endswith(".incomplete")
     rec = json.loads((new[0] / "capture.json").read_text())
     assert rec["complete"] is False and rec["collector"] == "dmesg-only" and rec["dump_file"] is None
@@ -161,7 +162,7 @@ def test_no_room_for_copy_goes_straight_to_dmesg_only(root: HostPaths, bin_dir: 
     rec = outcome.record
     assert rec["collector"] == "dmesg-only"
     assert any("-> dmesg only" in e and "min_free" in e for e in rec["errors"])
-    d = _only_dir(root.var("crash"))
+    d = _only_dir(root.var("crash", SPOOL_DIR))
     assert "vmcore" not in [p.name for p in d.iterdir()]
 
 
@@ -205,8 +206,10 @@ def test_not_an_elf_vmcore_keeps_dmesg_only(root: HostPaths, bin_dir: Path) -> N
 
 def test_missing_target_directory_is_a_clear_error(root: HostPaths, bin_dir: Path) -> None:
     outcome, console = _run(root, _tools(bin_dir), _config(target="/nonexistent/dir"))
-    assert not outcome.complete and outcome.directory is None
+    assert not outcome.complete
     assert "capture target /nonexistent/dir: directory does not exist" in console
+    # The kernel log is still kept, on the root file system's spool (issue 10 F).
+    assert outcome.directory is not None and outcome.directory.parent == root.var("crash", SPOOL_DIR)
 
 
 def test_device_target_is_mounted_and_unmounted(root: HostPaths, bin_dir: Path, tmp_path: Path) -> None:
@@ -215,13 +218,26 @@ def test_device_target_is_mounted_and_unmounted(root: HostPaths, bin_dir: Path, 
     mp = root.state_dir / "target"
     calls = (tmp_path / "calls").read_text().splitlines()
     assert calls == [f"mount -o noatime LABEL=debug {mp}", f"umount {mp}"]
-    assert outcome.directory is not None and outcome.directory.parent == mp
+    assert outcome.directory is not None and outcome.directory.parent == mp / SPOOL_DIR
 
 
 def test_unmountable_device_is_a_clear_error(root: HostPaths, bin_dir: Path) -> None:
     outcome, console = _run(root, _tools(bin_dir, FAKE_MOUNT_EXIT="32"), _config(target="UUID=1234-abcd"))
-    assert not outcome.complete and outcome.directory is None
+    assert not outcome.complete
     assert "capture target UUID=1234-abcd: cannot mount" in console
+
+
+def test_unmountable_device_keeps_dmesg_on_the_root_file_system(root: HostPaths, bin_dir: Path) -> None:
+    """Issue 10 F: dmesg.txt and capture.json go to /var/crash/crashd, naming the mount error."""
+    outcome, _ = _run(root, _tools(bin_dir, FAKE_MOUNT_EXIT="32"), _config(target="UUID=1234-abcd"))
+    d = _only_dir(root.var("crash", SPOOL_DIR))
+    assert outcome.directory == d and not d.name.endswith(".incomplete")
+    assert sorted(p.name for p in d.iterdir()) == ["capture.json", "dmesg.txt"]
+    rec = json.loads((d / "capture.json").read_text())
+    assert rec["complete"] is False and rec["dmesg"] is True and rec["dump_file"] is None
+    assert any("capture target UUID=1234-abcd: cannot mount" in e for e in rec["errors"])
+    assert any("kernel log to /var/crash/crashd" in st for st in rec["steps"])
+    assert stat.S_IMODE(d.parent.stat().st_mode) == 0o700
 
 
 def test_dmesg_from_crashd_reader_comes_first(root: HostPaths, bin_dir: Path) -> None:
@@ -244,21 +260,21 @@ def test_real_enospc_during_copy_removes_only_the_partial_dump(root: HostPaths, 
 
     if os.geteuid() != 0 or shutil.which("mount") is None:
         pytest.skip("needs root to mount a small tmpfs")
-    target = root.var("crash")
+    target = root.var("crash")  # a tmpfs root is 1777, as /var/crash is with apport
     r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(target)], capture_output=True)
     if r.returncode:
         pytest.skip(f"cannot mount tmpfs: {r.stderr.decode().strip()}")
     try:
         write_core(root.vmcore, [Load(8 << 20, pages=pattern(4, density=97))])
-        old = target / "20250101T000000-aaaaaaaa"
-        old.mkdir()
+        old = target / SPOOL_DIR / "20250101T000000-aaaaaaaa"
+        old.mkdir(parents=True)
         (old / "vmcore").write_bytes(b"older dump")
         outcome, console = _run(root, _tools(bin_dir), _config(collector="copy", min_free=0), statvfs=_Statvfs(1 << 30))
         assert not outcome.complete and outcome.directory is not None
         assert sorted(p.name for p in outcome.directory.iterdir()) == ["capture.json", "dmesg.txt"]
         assert any(e.startswith("copy failed: ENOSPC") for e in outcome.record["errors"])
         assert (old / "vmcore").read_bytes() == b"older dump"
-        assert sorted(p.name for p in target.iterdir()) == sorted([old.name, outcome.directory.name])
+        assert sorted(p.name for p in (target / SPOOL_DIR).iterdir()) == sorted([old.name, outcome.directory.name])
         assert "ENOSPC" in console
     finally:
         subprocess.run(["umount", str(target)], check=True)
