@@ -737,6 +737,54 @@ def build_arm32_machine(
     return Machine("arm", [img, dm], info, notes, release), expected_dmesg(msgs)
 
 
+ARM_KALLSYMS_VA = 0xC0800000
+ARM_KALLSYMS = [  # (name, address): the default arm32 PRSTATUS pcs fall in __crash_kexec and sysrq_handle_crash
+    ("_stext", 0xC0100000), ("machine_crash_shutdown", 0xC0101000), ("__crash_kexec", 0xC0101200),
+    ("crash_kexec", 0xC0101300), ("sysrq_handle_crash", 0xC0204540), ("__handle_sysrq", 0xC0204580),
+    ("_etext", 0xC0300000),
+]
+
+
+def add_kallsyms(m: Machine, symbols: Sequence[tuple[str, int]] = ARM_KALLSYMS, *, va: int = ARM_KALLSYMS_VA,
+                 base: int | None = None) -> Machine:
+    """Give a 32-bit ARM machine the kernel's own symbol tables (formats.md §4.10), in a new
+    lowmem segment at ``va``, and their SYMBOL() lines in VMCOREINFO.
+
+    The layout of CONFIG_KALLSYMS_BASE_RELATIVE without absolute per-cpu (arm32): u32 offsets
+    from ``kallsyms_relative_base``. Tokens are the identity (token i is byte i), so each name
+    is stored as its own bytes after its type letter.
+    """
+    assert m.arch == "arm"
+    syms = sorted(symbols, key=lambda s: s[1])
+    base = syms[0][1] if base is None else base
+    names = b"".join(bytes([len(b"T" + n.encode())]) + b"T" + n.encode() for n, _ in syms)
+    table = bytearray(b"\0")  # token 0: the empty string
+    index = [0]
+    for i in range(1, 256):
+        index.append(len(table))
+        table += bytes([i]) + b"\0"
+    parts = {
+        "kallsyms_num_syms": struct.pack("<I", len(syms)),
+        "kallsyms_relative_base": struct.pack("<I", base),
+        "kallsyms_offsets": b"".join(struct.pack("<I", a - base) for _, a in syms),
+        "kallsyms_token_index": struct.pack("<256H", *index),
+        "kallsyms_token_table": bytes(table),
+        "kallsyms_names": names,
+    }
+    blob = bytearray()
+    where = {}
+    for name, data in parts.items():
+        where[name] = va + len(blob)
+        blob += data
+        blob += bytes(-len(blob) % 16)
+    seg = Segment(va - ARM_PAGE_OFFSET + ARM_PHYS_OFFSET, va, bytearray(blob.ljust((len(blob) + PAGE - 1) & ~(PAGE - 1),
+                                                                                     b"\0")))
+    stext = dict(syms)["_stext"]
+    lines = [f"SYMBOL({n})={a:x}" for n, a in where.items()] + [f"SYMBOL(_stext)={stext:x}"]
+    return Machine(m.arch, [*m.segments, seg], m.vmcoreinfo + "\n".join(lines) + "\n", m.prstatus, m.release,
+                   m.extra_notes)
+
+
 def elf32_bytes(m: Machine, *, no_vaddr: bool = False) -> bytes:
     """ELF32 core image (32-bit ARM) of ``m``."""
     notes = m.note_bytes()

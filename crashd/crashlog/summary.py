@@ -50,7 +50,7 @@ TRIGGERS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
             "oops",
             r"BUG: kernel NULL pointer dereference, address:|BUG: unable to handle page fault for address:"
             r"|BUG: unable to handle kernel |Unable to handle kernel NULL pointer dereference at virtual address"
-            r"|Unable to handle kernel paging request at virtual address|Internal error: Oops: "
+            r"|Unable to handle kernel paging request at virtual address|Internal error: Oops\b"
             r"|^Oops: |^general protection fault|^invalid opcode: |^double fault: |^divide error: "
             r"|^stack segment: |^Bad mode in ",
         ),
@@ -85,15 +85,28 @@ _PC_LINES = (
     re.compile(r"^[RE]IP: (?P<seg>[0-9a-f]{4}):(?P<pc>.+)$"),
     # x86 old form: "RIP: 0010:[<ffffffff8107a6f1>]  [<ffffffff8107a6f1>] sym+0x1/0x2"
     re.compile(r"^[RE]IP: \[<(?P<pc>[0-9a-f]+)>\]"),
-    # arm64 "pc : sym+0x1c/0x30", arm32 "PC is at sym+0x1c/0x30"
-    re.compile(r"^pc : (?P<pc>.+)$"),
-    re.compile(r"^PC is at (?P<pc>.+)$"),
+    # arm64 "pc : sym+0x1c/0x30 [mod]", arm32 "PC is at sym+0x1c/0x30 [mod]"; in user mode both
+    # print a bare address (arm32 "pc : [<b6f0c5a0>]    lr : …" too), which is not the crash PC
+    re.compile(r"^pc : (?P<pc>[A-Za-z_.$][\w.$]*\+0x[0-9a-f]+/0x[0-9a-f]+(?: \[[^\]]+\])?)$"),
+    re.compile(r"^PC is at (?P<pc>[A-Za-z_.$][\w.$]*\+0x[0-9a-f]+/0x[0-9a-f]+(?: \[[^\]]+\])?)$"),
 )
 _SYMBOL = re.compile(r"(?P<sym>[A-Za-z_.$][\w.$]*\+0x[0-9a-f]+/0x[0-9a-f]+)(?P<mod> \[[^\]]+\])?")
+_BARE_SYMBOL = re.compile(r"(?P<sym>[A-Za-z_.$][\w.$]*)(?P<mod> \[[^\]]+\])?")  # ARM's %ps: no offset
 _FRAME = re.compile(
     r"^(?:\[<[0-9a-f]+>\]\s*)?(?P<q>\? )?(?P<frame>[A-Za-z_.$][\w.$]*\+0x[0-9a-f]+/0x[0-9a-f]+(?: \[[^\]]+\])?)\s*$"
 )
 _TRACE_START = re.compile(r"^(?:Call Trace:|Call trace:|Backtrace:)")
+_ARM_SYM = r"[A-Za-z_.$][\w.$]*(?:\+0x[0-9a-f]+/0x[0-9a-f]+)?(?: \[[^\]]+\])?"
+# 32-bit ARM unwinder, one line per frame "WHERE from CALLER+off/size" (arch/arm/kernel/traps.c
+# dump_backtrace_entry): 5.x+ prints " %ps from %pS"; CONFIG_BACKTRACE_VERBOSE and older kernels
+# "[<addr>] (%ps) from [<addr>] (%pS)"; without kallsyms "Function entered at [<addr>] from [<addr>]".
+_ARM_FRAMES = (
+    re.compile(rf"^(?P<where>{_ARM_SYM}) from (?P<caller>{_ARM_SYM})$"),
+    re.compile(rf"^\[<[0-9a-f]+>\] \((?P<where>{_ARM_SYM})\) from \[<[0-9a-f]+>\] \((?P<caller>{_ARM_SYM})\)$"),
+    re.compile(r"^Function entered at \[<(?P<where>[0-9a-f]+)>\] from \[<(?P<caller>[0-9a-f]+)>\]$"),
+)
+# Lines an ARM backtrace interleaves with its frames: an exception frame's register dump.
+_ARM_TRACE_NOISE = re.compile(r"^(?:Exception stack\(0x[0-9a-f]+ to 0x[0-9a-f]+\)|[0-9a-f]{4}:(?:\s+[0-9a-f]{8})+)$")
 _TRACE_MARKERS = re.compile(r"^</?(?:TASK|IRQ|NMI|SOFTIRQ|#DF|EOE|DB|MCE|VC|ENTRY_TRAMPOLINE)>$")
 
 # Frames every crash of a kind shares (the reporting machinery, not the crash
@@ -102,7 +115,12 @@ _MACHINERY = re.compile(
     r"^(?:dump_stack\w*|show_stack|sched_show_task|panic|__warn\w*|warn_slowpath\w*|report_bug|handle_bug|"
     r"die|__die\w*|oops_\w*|do_trap|do_error_trap|exc_\w+|asm_exc_\w+|page_fault_oops|"
     r"kernelmode_fixup_or_oops|no_context|__bad_area\w*|bad_area\w*|do_user_addr_fault|"
-    r"do_kern_addr_fault|watchdog_\w+|nmi_\w+|show_regs|check_hung_\w+|hung_task_\w*)$"
+    r"do_kern_addr_fault|watchdog_\w+|nmi_\w+|show_regs|check_hung_\w+|hung_task_\w*|"
+    # arm32 and arm64: unwinders, die/fault paths and the exception vectors into them
+    r"unwind_backtrace|dump_backtrace|c_backtrace|vpanic|arm64_notify_die|arm_notify_die|die_kernel_fault|"
+    r"__do_kernel_fault|do_page_fault|do_bad_area|do_translation_fault|do_DataAbort|do_PrefetchAbort|"
+    r"do_undefinstr|do_mem_abort|do_el1_\w+|el1_\w+|el1h_64_\w+|__dabt_svc|__pabt_svc|__und_svc|"
+    r"bug_handler|call_break_hook|brk_handler|call_el1_break_hook|do_debug_exception)$"
 )
 SIGNATURE_FRAMES = 5
 
@@ -219,9 +237,11 @@ def summarize(log_text: str, cpus: Sequence[Any] | None = None) -> CrashSummary:
     origin = trigger_at if trigger_at is not None else panic_at
     if origin is not None:
         _read_context(lines[origin:], summary)
+    # From the log alone: the same crash seen through pstore (no registers) and through a
+    # dump must share it, so a PC named from the dump's kallsyms below does not enter it.
+    summary.signature = signature(summary.kind, summary.pc_symbol, summary.call_trace, summary.message)
     if cpus:
         _cross_check(summary, cpus)
-    summary.signature = signature(summary.kind, summary.pc_symbol, summary.call_trace, summary.message)
     return summary
 
 
@@ -258,6 +278,8 @@ def _read_context(lines: list[LogLine], summary: CrashSummary) -> None:
             _read_pc(text, summary)
         if trace_from is None and _TRACE_START.match(text):
             trace_from = i + 1
+        elif trace_from is None and _arm_frame(text):
+            trace_from = i  # the 32-bit ARM unwinder prints no header line
     if trace_from is not None:
         summary.call_trace = read_trace(lines[trace_from:])
 
@@ -279,11 +301,23 @@ def _read_pc(text: str, summary: CrashSummary) -> None:
 def read_trace(lines: Sequence[LogLine]) -> list[str]:
     """Frames of one call-trace block ('?' frames kept, marked), up to its end."""
     frames: list[str] = []
+    arm = False
     for ln in lines:
         text = ln.text.strip()
         if _TRACE_MARKERS.match(text):
             if text == "</TASK>":
                 break
+            continue
+        pair = _arm_frame(text)
+        if pair and (arm or not frames):
+            # "WHERE from CALLER+off": WHERE is the previous line's CALLER, except on the first
+            # line, where it is the innermost function (the crash site for an oops).
+            if not arm:
+                frames.append(pair[0])
+                arm = True
+            frames.append(pair[1])
+            continue
+        if arm and _ARM_TRACE_NOISE.match(text):
             continue
         m = _FRAME.match(text)
         if not m:
@@ -294,11 +328,19 @@ def read_trace(lines: Sequence[LogLine]) -> list[str]:
     return frames
 
 
+def _arm_frame(text: str) -> tuple[str, str] | None:
+    """(where, caller) of one 32-bit ARM backtrace line, or None."""
+    for rx in _ARM_FRAMES:
+        if m := rx.match(text):
+            return m["where"], m["caller"]
+    return None
+
+
 def normalize_frame(frame: str) -> str | None:
     """``fx_write.cold+0x12/0x2e [fxcrash abc123]`` → ``fx_write [fxcrash]``; None for '?' frames."""
     if frame.startswith("? "):
         return None
-    m = _SYMBOL.match(frame)
+    m = _SYMBOL.match(frame) or _BARE_SYMBOL.fullmatch(frame.strip())
     if not m:
         return frame.strip() or None
     name = m["sym"].split("+", 1)[0]
@@ -358,3 +400,7 @@ def _cross_check(summary: CrashSummary, cpus: Sequence[Any]) -> None:
     pc = getattr(chosen, "pc", None)
     if summary.pc is None and isinstance(pc, int) and pc:
         summary.pc = f"0x{pc:x}"
+        # the dump's kallsyms name for it (crashd.vmcore's CpuState.pc_symbol), when it has one
+        sym = getattr(chosen, "pc_symbol", None)
+        if summary.pc_symbol is None and isinstance(sym, str):
+            summary.pc_symbol = sym

@@ -6,6 +6,7 @@ The format is detected from the first bytes (§5.1), never from the file name.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from crashd.core.errors import VmcoreError
@@ -55,7 +56,7 @@ class Dump:
     Attributes: ``format`` ("elf" | "kdump" | "flat"), ``vmcoreinfo`` (:class:`VmcoreInfo`),
     ``kernel_release``, ``machine`` ("x86_64", "aarch64", "arm", …), ``page_size``,
     ``crash_time`` (epoch seconds or None), ``kaslr_offset``, ``cpus`` (one
-    :class:`CpuState` per PRSTATUS note: ``.cpu`` = note index, ``.pid``, ``.pc``, ``.sp``),
+    :class:`CpuState` per PRSTATUS note: ``.cpu`` = note index, ``.pid``, ``.pc``, ``.sp``, ``.pc_symbol``),
     ``complete`` (False when truncated or flagged incomplete), ``warnings`` (sentences for a
     person; reading the log may add more), ``estimated_size`` (ELF: bytes the file should
     have; None otherwise). The log is read on first use: :meth:`log_records`, :meth:`dmesg_text`.
@@ -119,12 +120,13 @@ class Dump:
         if info_text is None:
             self.warnings.append("no VMCOREINFO note: kernel release and log cannot be located")
         self.warnings.extend(self.vmcoreinfo.problems)
-        self.cpus: list[CpuState] = []
+        self._cpus: list[CpuState] = []
+        self._cpus_named = False
         for n in notes:
             if n.name == b"CORE" and n.type == 1:
-                st = parse_prstatus(len(self.cpus), n.desc, machine, endian)
+                st = parse_prstatus(len(self._cpus), n.desc, machine, endian)
                 if st is not None:
-                    self.cpus.append(st)
+                    self._cpus.append(st)
         from crashd.vmcore.translate import Translator
 
         self.translator = Translator(self.container, self.vmcoreinfo, machine, loads, phys_hint, endian)
@@ -140,6 +142,17 @@ class Dump:
         self.page_size: int | None = self.vmcoreinfo.page_size or getattr(self.container, "block_size", None)
         self.crash_time: int | None = self.vmcoreinfo.crash_time
         self.kaslr_offset: int | None = self.vmcoreinfo.kernel_offset
+
+    @property
+    def cpus(self) -> list[CpuState]:
+        """One CpuState per PRSTATUS note, kernel-mode PCs named from the dump's kallsyms.
+
+        Named on first use, while the dump is open, so that a caller that keeps the list
+        after closing (ingest) still has the names; the capture kernel never asks."""
+        if not self._cpus_named:
+            self._cpus_named = True
+            self._cpus = [c if c.user_mode else replace(c, pc_symbol=self.symbolize(c.pc)) for c in self._cpus]
+        return self._cpus
 
     # ---------------------------------------------------------------- log
     def log_records(self) -> list[LogRecord]:

@@ -28,6 +28,8 @@ class CpuState:
     sp: int
     user_mode: bool = False
     regs: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
+    # ``name+0xoff/0xsize`` from the dump's kallsyms (kernel-mode PCs only); filled by Dump.cpus
+    pc_symbol: str | None = field(default=None, compare=False)
 
     def to_dict(self) -> dict[str, object]:
         return {"cpu": self.cpu, "pid": self.pid, "pc": f"{self.pc:#x}", "sp": f"{self.sp:#x}", "user_mode": self.user_mode}
