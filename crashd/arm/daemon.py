@@ -39,6 +39,7 @@ from crashd.arm.armstate import (
     write_pid,
     write_state,
 )
+from crashd.arm.bootlog import note_armed, note_stopped
 from crashd.arm.hotplug import HotplugEvent, HotplugSource, Topology, relevant, topology
 from crashd.arm.kexec import ArmError, Kexec, LoadPlan, crash_loaded, crash_size, load_argv, plan_for
 from crashd.arm.panic_policy import PanicPolicy, post_notifiers
@@ -219,6 +220,7 @@ class Daemon:
                 state = ArmState(armed=False, since=now_iso(), reason="crashd.service stopped")
         if state is not None:
             self._write_state(state, originals={})
+        note_stopped(self.paths, self.tools)  # "shutdown" only while the system is going down
         remove_pid(self.paths)
         self.stopped = True
 
@@ -350,6 +352,8 @@ class Daemon:
         try:
             armed = self._attempt(reason, now, reload)
             self._note_degraded(armed)
+            if armed:  # the boot ledger: an armed boot that never stops is an unclean end
+                note_armed(self.paths, self.last_readiness)
             return armed
         except ArmError as exc:
             self._failed(reason, str(exc), exc.stderr, exc.argv, now, reload)

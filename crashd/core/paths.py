@@ -126,6 +126,12 @@ class HostPaths:
         return self.var("lib", "systemd", "pstore")
 
     @property
+    def boot_ledger(self) -> Path:
+        """One file per armed boot (``/var/lib/crashd/boots``): persistent, so the next
+        boot can tell a boot that ended without a clean shutdown (crashd.core.bootledger)."""
+        return self.var("lib", "crashd", "boots")
+
+    @property
     def state_dir(self) -> Path:
         """Runtime state shared by the daemon and the CLI (``/run/crashd``)."""
         return self.run("crashd")
