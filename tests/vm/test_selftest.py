@@ -18,6 +18,7 @@ pytestmark = pytest.mark.vm
 
 ARMED_ID = "1de598f008a14b4e863f8259561afd15"
 OUT = "/var/lib/crashd-vmtest/out"
+RESERVED = "128M"
 
 FIRST_BOOT = f"""\
 set -u
@@ -76,7 +77,8 @@ def test_crashd_test_crash_passes_then_untested_after_initrd_change(lab: Lab) ->
         "/etc/crashd-vmtest/selftest-after.sh": AFTER_REBOOT,
         "/etc/systemd/system/selftest-after.service": UNIT,
     }, image=lab.image_for("amd64"))
-    run = Run(lab, name, img, lab.guest(name, img, kdump_cmdline("256M")).start())
+    # 128M: what `crashd estimate` suggests on this image (asserted below), so this capture confirms it
+    run = Run(lab, name, img, lab.guest(name, img, kdump_cmdline(RESERVED)).start())
     with run.guest:
         start = run.expect(r"^VMTEST: crashd test --crash --yes", 600)
         panic = run.expect(r"Kernel panic - not syncing: sysrq triggered crash", 120, after=start)
@@ -108,8 +110,11 @@ def test_crashd_test_crash_passes_then_untested_after_initrd_change(lab: Lab) ->
     needed = est["reservation"]["needed_bytes"] >> 20
     dump_est = est["dump"]["written_bytes"]
     written = meta["capture"]["bytes_written"]
+    assert int(est["reservation"]["suggested_crashkernel"].rstrip("M")) <= int(RESERVED.rstrip("M")), est["reservation"]
+    assert est["reservation"]["fits"] is True
+    assert dump_est and abs(dump_est - written) <= 0.25 * written, (dump_est, written, est["dump"]["how"])
     lab.figures.append(
-        f"{name}: estimate needs ~{needed} MiB (suggests crashkernel={est['reservation']['suggested_crashkernel']}); "
+        f"{name} (crashkernel={RESERVED}): estimate needs ~{needed} MiB (suggests crashkernel={est['reservation']['suggested_crashkernel']}); "
         f"dump estimate {dump_est >> 20 if dump_est else '?'} MiB ({est['dump']['how']}) "
         f"vs written {written >> 20} MiB ({meta['capture']['collector']} -d {meta['capture']['dump_level']} "
         f"{meta['capture']['compression']})")
