@@ -40,7 +40,13 @@ def work_dir() -> Path:
 
 
 def build_deb(out: Path) -> Path:
-    """packaging/build-deb into ``out``; ``CRASHD_VM_PLACEHOLDERS=1`` allows missing units."""
+    """packaging/build-deb into ``out``; ``CRASHD_VM_PLACEHOLDERS=1`` allows missing units.
+
+    ``CRASHD_VM_DEB=path``: test that .deb instead (e.g. one built from a clean ``git archive``
+    while the working tree is mid-edit)."""
+    given = os.environ.get("CRASHD_VM_DEB")
+    if given:
+        return Path(given).resolve()
     argv = [str(REPO / "packaging" / "build-deb")]
     if os.environ.get("CRASHD_VM_PLACEHOLDERS") == "1":
         argv.append("--placeholders")
