@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from crashd.core.remote import is_remote, parse_remote
+
 __all__ = [
     "ACTIONS",
     "ArmConfig",
@@ -108,6 +110,9 @@ def parse_target(text: str) -> str:
     a relative path (relative to what, in the capture kernel?) or ``..`` (which would
     walk out of ``--root``) is refused."""
     value = text.strip()
+    if is_remote(value):  # ssh://, nfs://, HOST:/EXPORT (crashd.core.remote)
+        parse_remote(value)
+        return value
     for tag in _TARGET_TAGS:
         if value.startswith(tag):
             if not value[len(tag):]:
