@@ -84,12 +84,17 @@ def _common(default: object) -> argparse.ArgumentParser:
         "--root", metavar="DIR", default=default, help="treat DIR as / (default: $CRASHD_ROOT or /)"
     )
     common.add_argument(
+        "--tools-path", metavar="DIRS", default=default,
+        help="where host-changing tools (kexec, systemctl, mount…) come from when --root is not / "
+             "(default: $CRASHD_TOOLS_PATH, else PATH's non-system directories)",
+    )
+    common.add_argument(
         "--debug", action="store_true", default=default, help="verbose logs and tracebacks"
     )
     return common
 
 
-_OPTIONS_WITH_VALUE = frozenset({"--root"})
+_OPTIONS_WITH_VALUE = frozenset({"--root", "--tools-path"})
 
 
 def find_verb(args_list: Sequence[str]) -> str | None:
@@ -158,7 +163,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args.debug = bool(args.debug)
     setup_logging(debug=args.debug)
-    ctx = Context(paths=HostPaths.from_env(args.root), debug=args.debug)
+    import os
+
+    from crashd.core.tools import TOOLS_PATH_ENV
+
+    paths = HostPaths.from_env(args.root)
+    tools = ToolRunner.for_root(paths.root, args.tools_path or os.environ.get(TOOLS_PATH_ENV))
+    ctx = Context(paths=paths, tools=tools, debug=args.debug)
     module = importlib.import_module(VERBS[args.verb][0])
     try:
         return int(module.run(args.verb, args, ctx))
@@ -171,8 +182,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # `crashd list | head`: the reader left; not an error
-        import os
-
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_OK

@@ -4,6 +4,14 @@ kexec, makedumpfile, systemctl, mount and friends are all run through a
 :class:`ToolRunner`. Arguments are always an argv list, never a shell string, so a
 config value can never be interpreted by a shell. Tests replace the runner (or put
 fake executables first on ``PATH``).
+
+``--root X`` redirects every path, so it must redirect the tools that change the
+host too: a confined runner (:meth:`ToolRunner.for_root`, any root but ``/``) runs
+the tools of :data:`HOST_CHANGING` only from an explicitly given tools path
+(``--tools-path`` / ``$CRASHD_TOOLS_PATH``), or from a ``PATH`` directory that is
+not one of the system's (:data:`SYSTEM_DIRS`: a fake-tools directory put on
+``PATH`` on purpose, as the tests do). ``crashd disarm --root /mnt/image`` as root
+therefore never runs the real ``kexec -p -u``.
 """
 
 from __future__ import annotations
@@ -16,7 +24,16 @@ from dataclasses import dataclass
 
 from crashd.core.errors import ToolError
 
-__all__ = ["ToolResult", "ToolRunner"]
+__all__ = ["HOST_CHANGING", "SYSTEM_DIRS", "TOOLS_PATH_ENV", "ToolResult", "ToolRunner"]
+
+# Tools whose run changes the machine (load/unload a kernel, reboot, mount, sysctl).
+HOST_CHANGING = frozenset({
+    "kexec", "systemctl", "mount", "umount", "reboot", "poweroff", "halt", "shutdown", "sysctl",
+    "modprobe", "rmmod", "insmod", "swapoff", "swapon", "telinit", "init", "grub-reboot", "update-grub",
+})
+SYSTEM_DIRS = frozenset({"/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin",
+                         "/snap/bin", "/usr/games", "/usr/local/games"})
+TOOLS_PATH_ENV = "CRASHD_TOOLS_PATH"
 
 
 @dataclass(frozen=True)
@@ -38,16 +55,42 @@ class ToolRunner:
 
     SBIN = ("/usr/local/sbin", "/usr/sbin", "/sbin")
 
-    def __init__(self, path: str | None = None, env: Mapping[str, str] | None = None):
+    def __init__(self, path: str | None = None, env: Mapping[str, str] | None = None, *,
+                 confined: bool = False, host_tools_path: str | None = None):
         base = path if path is not None else os.environ.get("PATH", "/usr/bin:/bin")
         parts = base.split(os.pathsep)
         if path is None:
             parts += [d for d in self.SBIN if d not in parts]
         self.path = os.pathsep.join(parts)
         self.env = dict(env) if env is not None else None
+        self.confined = confined
+        if host_tools_path is None:  # the non-system directories of PATH
+            host_tools_path = os.pathsep.join(d for d in parts if d and os.path.realpath(d) not in SYSTEM_DIRS
+                                              and os.path.normpath(d) not in SYSTEM_DIRS)
+        self.host_tools_path = host_tools_path
+
+    @classmethod
+    def for_root(cls, root: os.PathLike[str] | str, tools_path: str | None = None) -> ToolRunner:
+        """The runner for a host root: unconfined on ``/``; otherwise host-changing
+        tools only from ``tools_path`` (or PATH's non-system directories when None)."""
+        explicit = tools_path or None
+        path = f"{explicit}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}" if explicit else None
+        if os.path.realpath(root) == "/":
+            return cls(path=path)
+        return cls(path=path, confined=True, host_tools_path=explicit)
+
+    def refused(self, name: str) -> bool:
+        """True when this confined runner will not run ``name`` from where it would be found."""
+        if not self.confined or os.path.basename(name) not in HOST_CHANGING:
+            return False
+        found = self.which(os.path.basename(name)) if "/" not in name else name
+        return found is None or os.path.dirname(found) not in self.host_tools_path.split(os.pathsep)
 
     def which(self, name: str) -> str | None:
-        """Full path of ``name`` on this runner's path, or None."""
+        """Full path of ``name`` on this runner's path, or None (a host-changing tool
+        of a confined runner only on its host tools path)."""
+        if self.confined and name in HOST_CHANGING:
+            return shutil.which(name, path=self.host_tools_path) if self.host_tools_path else None
         return shutil.which(name, path=self.path)
 
     def run(
@@ -64,6 +107,10 @@ class ToolRunner:
         does so only with ``check=True``.
         """
         args = [str(a) for a in argv]
+        if self.refused(args[0]):
+            raise ToolError(args, None, "", reason=(
+                f"{args[0]}: not run: --root is not / and {args[0]} changes the host; give a fake on "
+                f"--tools-path (${TOOLS_PATH_ENV})"))
         exe = self.which(args[0]) if "/" not in args[0] else args[0]
         if exe is None:
             raise ToolError(args, None, "", reason=f"{args[0]}: not found on PATH")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import re
 import socket
 import struct
 from pathlib import Path
@@ -15,7 +16,7 @@ from crashd.core.errors import ConfigProblem, ToolError
 from crashd.core.journal import MESSAGE_IDS, Journal, encode_entry
 from crashd.core.log import PriorityFormatter, setup_logging, syslog_priority, under_journal
 from crashd.core.paths import HostPaths
-from crashd.core.tools import ToolRunner
+from crashd.core.tools import SYSTEM_DIRS, ToolRunner
 
 
 def test_paths_hang_off_one_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -24,6 +25,8 @@ def test_paths_hang_off_one_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert p.sysctl("kernel.panic_on_oops") == tmp_path / "proc/sys/kernel/panic_on_oops"
     assert p.crash_store == tmp_path / "var/lib/crash"
     assert p.host("/var/crash") == tmp_path / "var/crash"
+    assert p.host("/../../etc/shadow") == tmp_path / "etc/shadow"  # '..' never leaves the root
+    assert p.host("/var/crash/../../../x") == tmp_path / "x"
     assert p.unhost(tmp_path / "etc/crashd.conf") == "/etc/crashd.conf"
     with pytest.raises(ValueError):
         p.host("relative/path")
@@ -39,10 +42,17 @@ def test_tool_runner_passes_argv_without_a_shell(tmp_path: Path) -> None:
     echo.write_text('#!/bin/sh\nfor a in "$@"; do printf "%s\\n" "$a"; done\necho err >&2\nexit 3\n')
     echo.chmod(0o755)
     runner = ToolRunner(path=str(tmp_path) + ":/usr/bin:/bin")
-    result = runner.run(["argdump", "a b", "$(touch pwned)", "; rm -rf /"])
+    hostile = ["a b", f"$(touch {tmp_path}/pwned)", f"`touch {tmp_path}/pwned2`", "; rm -rf /"]
+    result = runner.run(["argdump", *hostile])
     assert result.returncode == 3 and not result.ok
-    assert result.stdout.splitlines() == ["a b", "$(touch pwned)", "; rm -rf /"]
-    assert not (Path.cwd() / "pwned").exists()
+    assert result.stdout.splitlines() == hostile
+    assert not (tmp_path / "pwned").exists() and not (tmp_path / "pwned2").exists()
+    # the probe can fail: the same words through a shell do create the files
+    import subprocess
+
+    subprocess.run(" ".join(["argdump", *hostile[1:3]]), shell=True, env={"PATH": runner.path}, check=False,
+                   capture_output=True)
+    assert (tmp_path / "pwned").exists() and (tmp_path / "pwned2").exists()
     with pytest.raises(ToolError) as exc:
         runner.run(["argdump"], check=True)
     assert exc.value.returncode == 3 and "err" in str(exc.value)
@@ -104,10 +114,68 @@ def test_journal_event_over_a_real_socket(tmp_path: Path) -> None:
 def test_message_ids_are_distinct_128_bit() -> None:
     ids = list(MESSAGE_IDS.values())
     assert len(set(ids)) == len(ids)
-    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+    assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids), ids
+    # journalctl -x explains each one: the catalog has an entry for every id
+    catalog = (Path(__file__).resolve().parents[2] / "units/crashd.catalog").read_text()
+    assert [name for name, i in MESSAGE_IDS.items() if f"-- {i}" not in catalog] == []
     assert encode_entry({"A": "b"}) == b"A=b\n"
+    assert encode_entry({"M": "x\ny"}) == b"M\n" + struct.pack("<Q", 3) + b"x\ny\n"
 
 
 def test_config_problem_format() -> None:
     assert str(ConfigProblem("/etc/crashd.conf", 3, "arm", "enabled", "bad")) == "/etc/crashd.conf:3: [arm] enabled: bad"
     assert str(ConfigProblem("/x.conf", 0, None, None, "cannot read: EACCES")) == "/x.conf: cannot read: EACCES"
+
+
+# --- --root redirects tools too (issue 10 F) -------------------------------------
+
+
+def fake_tool(d: Path, name: str) -> Path:
+    d.mkdir(exist_ok=True)
+    exe = d / name
+    exe.write_text(f"#!/bin/sh\necho {name} ran \"$@\"\n")
+    exe.chmod(0o755)
+    return exe
+
+
+def test_root_other_than_slash_never_runs_the_hosts_host_changing_tools(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+    runner = ToolRunner.for_root(tmp_path / "root")
+    for name in ("kexec", "systemctl", "mount", "umount", "reboot"):
+        assert runner.which(name) is None
+        with pytest.raises(ToolError, match=f"{name}: not run: --root is not /"):
+            runner.run([name, "-p", "-u"])
+    with pytest.raises(ToolError, match="not run"):
+        runner.run(["/usr/bin/systemctl", "reboot"])
+    assert runner.which("sh") is not None  # tools that only read run as usual
+    assert runner.run(["sh", "-c", "echo hi"]).stdout == "hi\n"
+
+
+def test_a_fake_tools_dir_on_path_or_given_explicitly_is_used(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_tool(tmp_path / "fakes", "kexec")
+    monkeypatch.setenv("PATH", f"{tmp_path / 'fakes'}:/usr/bin:/bin")
+    assert ToolRunner.for_root(tmp_path / "root").run(["kexec", "-p"]).stdout == "kexec ran -p\n"
+    fake_tool(tmp_path / "given", "systemctl")
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    runner = ToolRunner.for_root(tmp_path / "root", str(tmp_path / "given"))
+    assert runner.run(["systemctl", "reboot"]).stdout == "systemctl ran reboot\n"
+    assert runner.which("kexec") is None
+
+
+def test_the_real_root_runs_tools_from_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    runner = ToolRunner.for_root("/")
+    assert not runner.confined and not runner.refused("systemctl")
+    assert {"/usr/bin", "/usr/sbin", "/bin", "/sbin"} <= SYSTEM_DIRS
+
+
+def test_disarm_under_a_root_does_not_touch_the_host(tmp_path: Path) -> None:
+    from tests.fakeroot import armed_guest, build_root
+    from tests.integration.cli import run_crashd
+
+    build_root(tmp_path / "root", armed_guest())
+    res = run_crashd(["disarm"], tmp_path / "root", path="/usr/sbin:/usr/bin:/sbin:/bin")
+    assert res.returncode == 1
+    assert "kexec: not run: --root is not /" in res.stderr + res.stdout
