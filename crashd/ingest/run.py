@@ -60,6 +60,7 @@ from crashd.ingest.store import (
     ensure_dir,
     sweep_removals,
 )
+from crashd.ingest.unclean import unclean_resets
 
 __all__ = ["IngestResult", "Ingester", "ingest", "log"]
 
@@ -142,6 +143,12 @@ class Ingester:
                         self._write(plan)
                     except Exception as exc:  # noqa: BLE001 - see above
                         self._fail(self._source(plan), exc)
+                try:  # an armed previous boot that ended uncleanly and left nothing: crashd.ingest.unclean
+                    self.result.created += unclean_resets(
+                        self.paths, self.journal, self.tools, self.now, spool=spool, created=self.result.created,
+                        pstore=bool(crashes), checkpoint=self.checkpoint)
+                except (OSError, CrashdError) as exc:
+                    self._fail(self.paths.unhost(self.paths.boot_ledger), exc)
             try:  # a `crashd test --crash` before this boot: passed or failed, now that records are in
                 resolve_selftest(self.paths, self.journal)
             except (OSError, CrashdError) as exc:

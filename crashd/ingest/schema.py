@@ -8,11 +8,11 @@ Optional values are ``None``, never absent. See README "Crash records"; ``captur
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 from crashd.crashlog.summary import PanicInfo
 
-__all__ = ["FileEntry", "KernelInfo", "PstoreSource", "RecordMetadata", "Sources", "VmcoreSource"]
+__all__ = ["FileEntry", "KernelInfo", "PstoreSource", "RecordMetadata", "Sources", "UncleanSource", "VmcoreSource"]
 
 
 class KernelInfo(TypedDict):
@@ -43,9 +43,26 @@ class PstoreSource(TypedDict):
     time: str | None
 
 
+class UncleanSource(TypedDict):
+    """An armed boot that ended without a clean shutdown and left no dump (crashd.ingest.unclean)."""
+
+    boot_id: str
+    release: str | None  # the kernel that was running
+    reserved: int | None  # bytes reserved for the capture kernel then
+    armed_at: str | None
+    readiness: str  # what crashd said then: "armed" or "armed, but …"
+    degraded: list[dict[str, Any]]  # the degraded readiness checks of that boot
+    needed_mib: int | None  # the capture kernel's estimated need then
+    summary: str
+    likely_reasons: list[str]  # possibilities, each said as one
+    journal: str | None  # the file holding that boot's last journal lines, None when there were none
+    journal_note: str | None  # why there are none (no journal, journalctl failed)
+
+
 class Sources(TypedDict):
     vmcore: VmcoreSource | None
     pstore: list[PstoreSource]
+    unclean: NotRequired[UncleanSource | None]  # only in unclean-reset records (absent in the others)
 
 
 class FileEntry(TypedDict):
@@ -56,7 +73,7 @@ class FileEntry(TypedDict):
 class RecordMetadata(TypedDict):
     schema: int
     id: str
-    kind: str  # "kdump", "pstore", "kdump+pstore", …
+    kind: str  # "kdump", "pstore", "kdump+pstore", "unclean-reset"
     complete: bool  # nothing else ever claims completeness
     crash_time: str | None
     ingested_at: str | None

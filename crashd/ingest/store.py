@@ -49,7 +49,7 @@ __all__ = [
     "sweep_removals",
 ]
 
-RECORD_NAME = re.compile(r"^(?P<stamp>\d{8}T\d{6})-(?P<kind>kdump\+pstore|kdump|pstore)-(?P<id>[0-9a-f]{8})$")
+RECORD_NAME = re.compile(r"^(?P<stamp>\d{8}T\d{6})-(?P<kind>kdump\+pstore|kdump|pstore|unclean-reset)-(?P<id>[0-9a-f]{8})$")
 STAGING_SUFFIX = ".incomplete"
 TMP_SUFFIX = ".incomplete"
 _OPEN_FLAGS = os.O_NOFOLLOW | os.O_CLOEXEC
