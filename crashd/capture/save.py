@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import TextIO
 
 from crashd.capture import copy as copy_mod
-from crashd.capture import testhooks
+from crashd.capture import remote_save, testhooks
 from crashd.capture.dmesg import save_dmesg
 from crashd.capture.layout import Layout, read_layout
 from crashd.capture.progress import Progress
@@ -52,6 +52,7 @@ from crashd.core.cmdline import param
 from crashd.core.errors import CrashdError
 from crashd.core.notify import Notifier
 from crashd.core.paths import HostPaths
+from crashd.core.remote import SshTarget, is_remote, parse_remote
 from crashd.core.settings import CaptureConfig, setting
 from crashd.core.target import MOUNT_DEADLINE, open_target
 from crashd.core.tools import ToolRunner
@@ -165,6 +166,7 @@ class Saver:
         self.now = now
         self.mount_deadline = mount_deadline
         self.log = _Log(self.console)
+        self.ssh_target: SshTarget | None = None
         self.record: CaptureInfo = _empty_record()
         self.t0 = time.monotonic()
         self.bound = time_bound(config.max_seconds, None)
@@ -216,9 +218,10 @@ class Saver:
         }
         deadline = testhooks.mount_deadline(MOUNT_DEADLINE) if self.mount_deadline is None else self.mount_deadline
         tried: Path | None = None
+        local_target = self._remote_first(self.config.target)
         try:
             with open_target(
-                self.config.target, self.config.mount_options, self.paths, self.tools, deadline=deadline
+                local_target, self.config.mount_options, self.paths, self.tools, deadline=deadline
             ) as target:
                 tried = target.path
                 spool = self._open_spool(target.path, target.display, started, bootid8)
@@ -233,6 +236,20 @@ class Saver:
             self.log.error(f"capture target {self.config.target}: {exc.strerror or exc}")
         directory = self._fallback(tried, started, bootid8, t0)
         return Outcome(False, directory, self.record, self.log.errors)
+
+    def _remote_first(self, value: str) -> str:
+        """The local target to open: for ``ssh://`` the default directory (it keeps
+        dmesg.txt and capture.json; the dump goes to the server first, see
+        :mod:`crashd.capture.remote_save`); NFS and local targets unchanged."""
+        try:
+            remote = parse_remote(value)
+        except ValueError as exc:
+            self.log.error(f"capture target {value}: {exc}")
+            return setting("capture", "target").default
+        if isinstance(remote, SshTarget):
+            self.ssh_target = remote
+            return setting("capture", "target").default
+        return value
 
     def _open_spool(self, target: Path, display: str, started: dt.datetime, bootid8: str) -> Spool | None:
         """A new capture directory in ``target``'s private spool; None (with the
@@ -270,14 +287,18 @@ class Saver:
         spool = self._open_spool(path, default, started, bootid8)
         if spool is None:
             return None
-        self.log.step(f"capture target {self.config.target} unusable -> kernel log to {default}/{SPOOL_DIR}")
-        return self._save_into(spool, default, t0, dump=False)
+        remote = is_remote(self.config.target)  # remote -> the local directory target, with the dump
+        self.log.step(f"capture target {self.config.target} unusable -> {'dump' if remote else 'kernel log'}"
+                      f" to {default}/{SPOOL_DIR}")
+        return self._save_into(spool, default, t0, dump=remote)
 
     # ------------------------------------------------------------ phases
     def _fill(self, spool: Spool, where: str, t0: float, *, dump: bool = True) -> Path | None:
         testhooks.kill_point("dmesg")
         self.record["dmesg"] = save_dmesg(spool, self.paths.vmcore, self.tools, self.log.steps, self.log.errors)
         testhooks.kill_point("dump")
+        if dump and self.ssh_target is not None:
+            dump = not remote_save.over_ssh(self, spool, self.ssh_target)
         try:
             if dump:
                 self._dump(spool, where)

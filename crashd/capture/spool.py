@@ -32,7 +32,7 @@ import os
 import re
 import stat
 from pathlib import Path
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 from crashd.core.errors import CrashdError, UnsafePathError
 
@@ -87,6 +87,9 @@ class CaptureInfo(TypedDict):
     complete: bool
     errors: list[str]
     steps: list[str]
+    # Where the dump lives when it was saved off the host (ssh://USER@HOST/PATH/crashd/<name>/vmcore.flat);
+    # only present for a remote capture. Never holds credentials.
+    remote_location: NotRequired[str]
 
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC

@@ -1,7 +1,8 @@
 """Where dumps go: a directory, or a device mounted just for the save.
 
 ``[capture] target`` is either an absolute directory (default ``/var/crash``) or
-a device: ``UUID=…``, ``LABEL=…``, ``PARTUUID=…``, ``PARTLABEL=…`` or ``/dev/…``.
+a device: ``UUID=…``, ``LABEL=…``, ``PARTUUID=…``, ``PARTLABEL=…`` or ``/dev/…``,
+or an NFS export (``nfs://HOST/EXPORT[/PATH]``, ``HOST:/EXPORT``: ``mount -t nfs -o nolock``).
 A device is mounted (mount(8) resolves the tags itself) on a private mount point
 under ``/run/crashd`` and the capture goes to the root of that file system; it is
 unmounted afterwards so the data is on disk before the reboot. The capture kernel's
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from crashd.core.errors import CrashdError, ToolError
 from crashd.core.paths import HostPaths
+from crashd.core.remote import NfsTarget, is_remote, parse_remote
 from crashd.core.tools import ToolRunner
 
 __all__ = ["DEVICE_PREFIXES", "MOUNT_DEADLINE", "MOUNT_TIMEOUT", "Target", "TargetError", "is_device", "open_target"]
@@ -59,7 +61,10 @@ def open_target(
     sleep: Callable[[float], None] = time.sleep,
 ) -> Iterator[Target]:
     """Yield the usable target directory; mount and unmount a device around it."""
-    if not is_device(value):
+    nfs = parse_remote(value) if is_remote(value) else None
+    if not is_device(value) and not isinstance(nfs, NfsTarget):
+        if is_remote(value):  # ssh:// is not mounted (crashd.capture.remote_ssh)
+            raise TargetError(value, "not a directory or a mountable target")
         yield _directory(value, paths)
         return
     mountpoint = paths.state_dir / "target"
@@ -68,8 +73,16 @@ def open_target(
         mountpoint.mkdir(mode=0o700, exist_ok=True)
     except OSError as exc:
         raise TargetError(value, f"cannot create mount point {mountpoint}: {exc.strerror or exc}") from exc
-    _mount(value, mount_options, mountpoint, tools, deadline, sleep)
+    if isinstance(nfs, NfsTarget):  # nolock: no rpc.statd in the capture kernel
+        options = ",".join(o for o in ("nolock", mount_options) if o)
+        _mount(nfs.spec, options, mountpoint, tools, deadline, sleep, fstype="nfs")
+    else:
+        _mount(value, mount_options, mountpoint, tools, deadline, sleep)
     try:
+        if isinstance(nfs, NfsTarget) and nfs.subdir:
+            yield Target(_directory(paths.unhost(mountpoint) + nfs.subdir, paths).path,
+                         f"{nfs.url} (mounted at {paths.unhost(mountpoint)})", True)
+            return
         yield Target(mountpoint, f"{value} (mounted at {paths.unhost(mountpoint)})", True)
     finally:
         try:
@@ -98,9 +111,10 @@ def _directory(value: str, paths: HostPaths) -> Target:
 
 
 def _mount(
-    spec: str, options: str, mountpoint: Path, tools: ToolRunner, deadline: float, sleep: Callable[[float], None]
+    spec: str, options: str, mountpoint: Path, tools: ToolRunner, deadline: float, sleep: Callable[[float], None],
+    *, fstype: str | None = None,
 ) -> None:
-    argv = ["mount"]
+    argv = ["mount"] + (["-t", fstype] if fstype else [])
     if options:
         argv += ["-o", options]
     argv += [spec, str(mountpoint)]

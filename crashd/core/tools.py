@@ -136,6 +136,24 @@ class ToolRunner:
             raise ToolError(args, proc.returncode, proc.stderr)
         return result
 
+    def pipe(self, argv: Sequence[str], *, stdin: int, stdout: int, stderr: int) -> subprocess.Popen[bytes]:
+        """Start ``argv`` (binary I/O) on the given descriptors, in a session of its
+        own: one stage of a pipeline such as ``makedumpfile -F | ssh`` that the
+        caller waits for and may kill with ``os.killpg``."""
+        args = [str(a) for a in argv]
+        if self.refused(args[0]):
+            raise ToolError(args, None, "", reason=f"{args[0]}: not run: --root is not / and {args[0]} changes the host")
+        exe = self.which(args[0]) if "/" not in args[0] else args[0]
+        if exe is None:
+            raise ToolError(args, None, "", reason=f"{args[0]}: not found on PATH")
+        env = dict(os.environ if self.env is None else self.env)
+        env["PATH"] = self.path
+        try:
+            return subprocess.Popen([exe, *args[1:]], stdin=stdin, stdout=stdout, stderr=stderr, env=env,
+                                    start_new_session=True)
+        except OSError as exc:
+            raise ToolError(args, None, str(exc), reason=f"{args[0]} could not run") from exc
+
     def start(self, argv: Sequence[str]) -> subprocess.Popen[str]:
         """Start ``argv`` for a caller that watches it and may have to kill it
         (a collector that stops making progress). It runs in a session of its own,
