@@ -215,3 +215,25 @@ def test_a_device_target_has_no_free_figure_and_fits_stays_unknown(tmp_path: Pat
     paths, config, _ = guest(tmp_path, **{"/etc/crashd.conf": "[capture]\ntarget = LABEL=crashdump\n"})
     est = estimate_dump(paths, MemUsage(MEM_USAGE), config)
     assert est.free_bytes is None and est.fits is None and "dry-run" in est.target_how
+
+
+def test_daemon_arms_but_says_so_in_status_and_once_in_the_journal(tmp_path: Path) -> None:
+    from tests.fakeroot import unarmed_guest
+    from tests.unit.arm.test_daemon_loop import World
+
+    files = {**unarmed_guest(), f"/boot/vmlinuz-{RELEASE}": bzimage(64 * MIB),
+             "/sys/kernel/kexec_crash_size": str(96 * MIB) + "\n"}
+    w = World(tmp_path, files)
+    try:
+        w.daemon.start()
+        [ready] = [m for m in w.rx.drain() if m.get("READY") == "1"]
+        assert ready["STATUS"].startswith("armed, but the capture kernel will likely run out of memory: needs ~")
+        assert ", 96 MiB reserved — set crashkernel=" in ready["STATUS"] and f"({RELEASE}, 96 MiB reserved" in ready["STATUS"]
+        w.run_for(30)
+        [(_, message, fields)] = w.journal.named("arm_degraded")
+        assert message.startswith("Capture kernel armed, but") and fields["priority"] == 4
+        assert fields["reason"] == "reservation_too_small" and fields["reserved_mib"] == 96
+        assert w.journal.named("armed")  # it did arm: a crash still gets a chance
+    finally:
+        w.rx.close()
+        w.hotplug.close()
