@@ -47,7 +47,9 @@ ALIVE_INTERVAL = 5  # keepalive probe every 5 s; 3 unanswered -> ssh exits 255
 ALIVE_COUNT = 3
 COMMAND_TIMEOUT = 60.0  # one small remote command (mkdir, a small file, rename)
 RETRY_PAUSE = 2.0  # seconds between attempts (each attempt may itself wait ConnectTimeout)
-SSH_FAILED = 255  # ssh's own failure (connect, auth, host key), not the command's
+SSH_FAILED = 255
+# ssh failures that no retry fixes: a host key not pinned or changed, a key refused.
+_PERMANENT = ("Host key verification failed", "Permission denied", "REMOTE HOST IDENTIFICATION HAS CHANGED")  # ssh's own failure (connect, auth, host key), not the command's
 
 
 class RemoteError(CrashdError):
@@ -126,6 +128,8 @@ class SshSpool:
                 detail = (result.stderr.strip().splitlines() or [f"exit {result.returncode}"])[-1]
                 if result.returncode != SSH_FAILED:
                     raise RemoteError(self.target.url, f"{what} failed on the server: {detail}")
+                if any(m in result.stderr for m in _PERMANENT):  # retrying cannot help
+                    raise RemoteError(self.target.url, f"{what}: {detail} (run crashd propagate)")
             if attempt < self.attempts:
                 self.sleep(min(RETRY_PAUSE, max(0.0, self.deadline - time.monotonic())))
         raise RemoteError(self.target.url, f"{what}: ssh failed {self.attempts} times: {detail}")

@@ -132,6 +132,7 @@ def test_unknown_host_key_is_never_accepted(root: HostPaths, server: Path, tmp_p
     rec = json.loads((_only_dir(root.var("crash", SPOOL_DIR)) / "capture.json").read_text())
     assert any("Host key verification failed" in e for e in rec["errors"])
     assert rec["dump_file"] == "vmcore.kdump"
+    assert int((tmp_path / "ssh.count").read_text()) == 1  # not retried: no retry can fix it
 
 
 def test_failing_collector_removes_nothing_and_falls_back(root: HostPaths, server: Path, tmp_path: Path) -> None:
