@@ -17,8 +17,9 @@ import pytest
 from crashd.arm import kallsyms_shim
 from crashd.arm.bootfiles import find_boot_files
 from crashd.arm.kallsyms_shim import text_address, with_text
-from crashd.arm.kexec import ArmError, Kexec, kallsyms_copy, load_argv, make_plan, plan_for
+from crashd.arm.kexec import ArmError, Kexec, LoadPlan, kallsyms_copy, load_argv, make_plan, plan_for
 from crashd.core.config import default_config
+from crashd.core.paths import HostPaths
 from tests.fakeroot import RELEASE, unarmed_guest
 from tests.unit.arm.helpers import fake_tools, kexec_calls, make_root
 
@@ -58,7 +59,7 @@ def test_no_derived_text_when_it_is_not_known_to_be_right(kallsyms: str) -> None
 
 # --- the plan ------------------------------------------------------------------
 
-def _arm64_root(tmp_path: Path, kallsyms: str):
+def _arm64_root(tmp_path: Path, kallsyms: str) -> HostPaths:
     files = unarmed_guest()
     files["/proc/kallsyms"] = kallsyms
     return make_root(tmp_path / "root", files)
@@ -103,7 +104,7 @@ def _shim(tmp_path: Path) -> Path:
     return script
 
 
-def _arm64_plan(paths, text: bool):
+def _arm64_plan(paths: HostPaths, text: bool) -> LoadPlan:
     return make_plan(kernel=paths.boot(f"vmlinuz-{RELEASE}"), initrd=paths.boot(f"initrd.img-{RELEASE}"),
                      dtb=None, kernel_kind="Image", cmdline="a b", file_load=False, arch="aarch64",
                      kallsyms_lacks_text=text)
