@@ -24,11 +24,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from crashd.capture.spool import spool_path
 from crashd.core.errors import CrashdError, UnsafePathError
 from crashd.core.fsutil import fsync_dir
 from crashd.core.journal import Journal
 from crashd.core.paths import HostPaths
-from crashd.core.settings import Config
+from crashd.core.settings import Config, setting
 from crashd.core.tools import ToolRunner
 from crashd.ingest.compose import SPACE_MARGIN, compose, needed_bytes, plan_bytes, record_summary
 from crashd.ingest.matching import Plan, plan_records
@@ -49,6 +50,7 @@ from crashd.ingest.sources import (
     last_boot,
     note_boot,
     open_spool,
+    spool_dirs,
     target_allowed,
 )
 from crashd.ingest.store import (
@@ -121,11 +123,10 @@ class Ingester:
                 log.warning("%s", problem)
                 self.result.problems.append(problem)
             with open_spool(self.paths, self.config, self.tools, self._spool_failed) as spool:
-                captures = [
-                    cap
-                    for cap in (find_captures(spool, self._refused) if spool is not None else [])
-                    if not self._already_stored(cap, done)
-                ]
+                found: list[Capture] = []
+                for where in self._spool_dirs(spool):
+                    found += find_captures(where, self._refused, private=where != spool)
+                captures = [cap for cap in found if not self._already_stored(cap, done)]
                 analysed = []
                 for cap in captures:
                     try:
@@ -228,6 +229,13 @@ class Ingester:
     def _free(self) -> int:
         vfs = os.statvfs(self.store)
         return vfs.f_bavail * vfs.f_frsize
+
+    def _spool_dirs(self, target: Path | None) -> list[Path]:
+        """The target's spool directories, and the root file system's default one, where the
+        capture keeps dmesg.txt and capture.json when the target could not be used."""
+        dirs = spool_dirs(target) if target is not None else []
+        fallback = spool_path(self.paths.host(setting("capture", "target").default))
+        return dirs if fallback in dirs else [*dirs, fallback]
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:

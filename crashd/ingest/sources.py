@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from crashd.capture.spool import CAPTURE_JSON, DMESG_FILE, INCOMPLETE
+from crashd.capture.spool import CAPTURE_JSON, DMESG_FILE, INCOMPLETE, spool_path
 from crashd.capture.spool import NAME_RE as SPOOL_NAME
 from crashd.core.errors import CrashdError, UnsafePathError
 from crashd.core.fsutil import read_regular, write_durable
@@ -51,6 +51,7 @@ __all__ = [
     "open_spool",
     "pstore_mark",
     "read_dump",
+    "spool_dirs",
     "stored_name",
     "target_allowed",
     "UNIT_SPOOL_ROOT",
@@ -224,16 +225,30 @@ def open_spool(
         yield opened.path
 
 
-def find_captures(spool: Path, refused: Callable[[Path, CrashdError], None]) -> list[Capture]:
+def spool_dirs(target: Path) -> list[Path]:
+    """Where captures are: crashd's private ``<target>/crashd/`` (what ``crashd save`` writes
+    now), then the target itself (older versions), whose entries must pass the same checks."""
+    return [spool_path(target), target]
+
+
+def find_captures(spool: Path, refused: Callable[[Path, CrashdError], None], private: bool = False) -> list[Capture]:
     """Every capture directory in the spool that is safe to read; the others go to ``refused``.
 
-    Refused (by name, and left where they are): a symlink, and ``capture.json``,
-    ``dmesg.txt`` or a ``vmcore*`` that is not a regular file (a FIFO would hang
-    the reader, a directory would be deleted as "stored")."""
+    Refused (by name, and left where they are): a symlink, an entry or file not
+    ours, and ``capture.json``, ``dmesg.txt`` or a ``vmcore*`` that is not a
+    regular file (a FIFO would hang the reader, a directory would be deleted as
+    "stored"). ``private``: the spool itself must be ours and writable by no one
+    else (crashd's own spool directory), else none of it is read."""
     try:
         st = check_not_symlink(spool)
         names = sorted(os.listdir(spool))
     except FileNotFoundError:
+        return []
+    except UnsafePathError as exc:
+        refused(spool, exc)
+        return []
+    if private and (st.st_uid != os.geteuid() or st.st_mode & 0o022):
+        refused(spool, UnsafePathError(spool, "is not crashd's private spool directory (owner or mode); not read"))
         return []
     if st.st_mode & 0o022 and not st.st_mode & stat.S_ISVTX:
         refused(spool, UnsafePathError(spool, "is group/world-writable without the sticky bit: anyone could swap its captures"))

@@ -132,7 +132,7 @@ def test_what_crashd_save_wrote_becomes_a_record(tmp_path: Path) -> None:
     write_elf_vmcore(tmp_path / "proc/vmcore", sysrq_messages())
     saved = run_crashd(["save"], tmp_path)
     assert saved.returncode == 0, saved.stderr
-    (spool,) = (tmp_path / "var/crash").iterdir()
+    (spool,) = (tmp_path / "var/crash/crashd").iterdir()  # crashd's private spool directory
     res = run_crashd(["ingest"], tmp_path)
     assert res.returncode == 0, res.stderr
     (name,) = records(tmp_path)

@@ -60,3 +60,19 @@ def test_directory_target_the_unit_cannot_write_is_named_and_still_read(tmp_path
     result = Ingester(m.paths, m.config(), m.journal).run()
     assert [r.split("-")[1] for r in result.created] == ["kdump"]
     assert any("/srv/crash" in p and "/var/crash" in p for p in result.problems)
+
+
+def test_unusable_device_target_still_ingests_the_kernel_log_kept_on_the_root_fs(tmp_path: Path) -> None:
+    """crashd save keeps dmesg.txt and capture.json in /var/crash/crashd when the target cannot be used."""
+    from crashd.capture.spool import spool_path
+
+    m = Machine(tmp_path, "[capture]\ntarget = UUID=abcd\n")
+    d = m.capture()
+    (d / "vmcore").unlink()
+    (d / "dmesg.txt").write_text("[    1.0] Kernel panic - not syncing: kept on the root fs\n")
+    fallback = spool_path(m.spool)
+    fallback.mkdir(mode=0o700)
+    d.rename(fallback / d.name)
+    result = Ingester(m.paths, m.config(), m.journal, FakeMount(m, fail=True)).run()
+    assert [r.split("-")[1] for r in result.created] == ["kdump"]
+    assert "UUID=abcd" in result.problems[0]

@@ -74,3 +74,31 @@ def test_root_capture_in_a_sticky_world_writable_spool_is_ingested(tmp_path: Pat
     m.ingest()
     (rec,) = m.records()
     assert "-kdump-" in rec.name and not d.exists()
+
+
+def private_spool(m: Machine) -> Path:
+    from crashd.capture.spool import spool_path
+
+    d = m.capture()
+    spool = spool_path(m.spool)
+    spool.mkdir(mode=0o700)
+    return d.rename(spool / d.name)
+
+
+def test_captures_in_crashds_private_spool_are_ingested(tmp_path: Path) -> None:
+    m = Machine(tmp_path)
+    os.chmod(m.spool, 0o1777)  # apport's /var/crash around it
+    d = private_spool(m)
+    m.ingest()
+    (rec,) = m.records()
+    assert "-kdump-" in rec.name and not d.exists() and d.parent.is_dir()
+
+
+def test_a_private_spool_that_is_not_private_is_not_read(tmp_path: Path) -> None:
+    for n, spoil in enumerate((lambda p: os.chmod(p, 0o777), lambda p: os.lchown(p, NOBODY, NOBODY))):
+        m = Machine(tmp_path / str(n))
+        d = private_spool(m)
+        spoil(d.parent)
+        result = m.ingest()
+        assert m.records() == [] and d.exists()
+        assert any(str(d.parent) in p and "private" in p for p in result.problems)
