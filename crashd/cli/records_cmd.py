@@ -129,6 +129,11 @@ def run(verb: str, args: argparse.Namespace, ctx: Context) -> int:
             ("pstore", f"{text(p.get('name'))} {text(p.get('reason'), 'unknown reason')} "
                        f"({text(p.get('backend'), 'unknown backend')}, {text(p.get('part_count'), '?')} part(s))")
         )
+    unclean = sources.get("unclean") or {}  # an unclean-reset record (crashd.ingest.unclean)
+    if unclean:
+        lines += [("Unclean", unclean.get("summary")), ("Readiness", unclean.get("readiness")),
+                  ("Journal", unclean.get("journal") or unclean.get("journal_note"))]
+        lines += [("Possibly", r) for r in unclean.get("likely_reasons") or []]
     width = max(len(k) for k, _ in lines)
     for key, value in lines:
         if value not in (None, ""):

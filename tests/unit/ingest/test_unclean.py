@@ -261,3 +261,20 @@ def test_a_planted_ledger_entry_is_refused(machine: Machine, tmp_path: Path) -> 
     target.write_text(json.dumps(_armed_entry()))
     os.symlink(target, machine.paths.boot_ledger / f"{BOOT_CRASHED}.json")
     assert _ingest(machine, _tools(tmp_path)).created == []
+
+
+def test_crashd_list_and_show_tell_what_is_known(machine: Machine, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from crashd.cli import main
+
+    write_entry(machine.paths, _armed_entry())
+    _ingest(machine, _tools(tmp_path))
+    (record,) = _unclean_records(machine)
+    capsys.readouterr()
+    assert main(["list", "--root", str(machine.paths.root)]) == 0
+    assert "unclean-reset" in capsys.readouterr().out
+    assert main(["show", record.name, "--root", str(machine.paths.root)]) == 0
+    out = capsys.readouterr().out
+    assert "the capture kernel did not run" in out
+    assert "Possibly: the capture kernel may have run out of memory" in out
+    assert "journal.txt" in out and "None" not in out
