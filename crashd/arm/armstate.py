@@ -124,6 +124,8 @@ def write_pid(paths: HostPaths) -> None:
 
 
 def remove_pid(paths: HostPaths) -> None:
+    if paths.state_dir.is_symlink():  # never unlink through a planted link
+        raise UnsafePathError(paths.state_dir, "is a symlink")
     try:
         (paths.state_dir / PID_FILE).unlink()
     except FileNotFoundError:

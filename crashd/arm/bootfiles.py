@@ -42,22 +42,6 @@ class BootFiles:
     dtb: Path | None
     kernel_kind: str  # bzImage | Image | zImage | vmlinux | unknown
 
-    def fingerprint(self) -> tuple[tuple[str, int, int, int] | None, ...]:
-        """(path, size, mtime_ns, inode) per file: changes when a kernel update
-        replaces or rewrites any of them."""
-        out: list[tuple[str, int, int, int] | None] = []
-        for p in (self.kernel, self.initrd, self.dtb):
-            if p is None:
-                out.append(None)
-                continue
-            try:
-                st = p.stat()
-            except OSError:
-                out.append((str(p), -1, -1, -1))
-                continue
-            out.append((str(p), st.st_size, st.st_mtime_ns, st.st_ino))
-        return tuple(out)
-
 
 def running_release(paths: HostPaths) -> str:
     """The running kernel release: ``/proc/sys/kernel/osrelease`` under the root."""

@@ -46,6 +46,7 @@ from crashd.arm.panic_policy import PanicPolicy, post_notifiers
 from crashd.arm.readiness import Readiness, assess
 from crashd.arm.watch import FileWatch, stamp
 from crashd.core.config import ConfigReport, read_config
+from crashd.core.errors import CrashdError
 from crashd.core.journal import Journal
 from crashd.core.notify import Notifier
 from crashd.core.paths import HostPaths
@@ -59,6 +60,7 @@ __all__ = [
     "Daemon",
     "HOTPLUG_MIN_SETTLE",
     "MAX_DELAY_FACTOR",
+    "REBOOT_ONLY_CAUSES",
     "Pending",
     "arm_state",
     "armed_status",
@@ -78,6 +80,12 @@ BACKOFF_MAX = 300.0
 # wait this long for quiet so a storm costs one or two loads, not one per event.
 HOTPLUG_MIN_SETTLE = 1.0
 MAX_DELAY_FACTOR = 5  # a never-ending event storm still re-arms after 5 × settle
+# Causes only a reboot changes (the reservation is made at boot, kexec_load_disabled
+# is one-way, the kernel's build options are fixed): re-checked with a doubling
+# interval up to BACKOFF_MAX instead of every poll. Events (SIGHUP, hotplug, a
+# changed file) still re-check at once.
+REBOOT_ONLY_CAUSES = frozenset({"no_reservation", "reservation_failed", "kexec_load_disabled",
+                                "kexec_load_limit_reached", "kernel_lacks_options"})
 
 
 @dataclass
@@ -91,15 +99,16 @@ class Pending:
     reload: bool = False  # load again even if the plan is unchanged (hotplug)
 
 
-def plan_files(plan: LoadPlan) -> list[Path]:
+def plan_files(paths: HostPaths, plan: LoadPlan) -> list[Path]:
     """Files whose change means the loaded image is stale. The live device tree
-    under /sys is not a file that changes; it is left out."""
+    under the root's /sys is not a file that changes; it is left out (by place,
+    not by substring: a root under /srv/sys/… still watches its /boot)."""
     files = [plan.kernel, plan.initrd, plan.dtb]
-    return [f for f in files if f is not None and "/sys/" not in str(f)]
+    return [f for f in files if f is not None and not f.is_relative_to(paths.sys())]
 
 
-def fingerprint(plan: LoadPlan) -> list[list[Any]]:
-    return [[str(f), list(stamp(f) or [])] for f in plan_files(plan)]
+def fingerprint(paths: HostPaths, plan: LoadPlan) -> list[list[Any]]:
+    return [[str(f), list(stamp(f) or [])] for f in plan_files(paths, plan)]
 
 
 def arm_state(paths: HostPaths, plan: LoadPlan, release: str, reason: str, **extra: object) -> ArmState:
@@ -116,7 +125,7 @@ def arm_state(paths: HostPaths, plan: LoadPlan, release: str, reason: str, **ext
         release=release,
         reserved=crash_size(paths),
         argv=load_argv(plan),
-        fingerprint=fingerprint(plan),
+        fingerprint=fingerprint(paths, plan),
         **extra,  # type: ignore[arg-type]
     )
 
@@ -164,6 +173,8 @@ class Daemon:
         self.retry_at: float | None = None
         self.backoff = 0.0
         self.last_cause: str | None = None
+        self.recheck_at = 0.0  # not armed and not ready: the next readiness re-check
+        self.recheck_delay = 0.0
         self.armed_plan: LoadPlan | None = None
         self.armed_topology: Topology | None = None  # CPUs and RAM when armed_plan was loaded
         self.armed_release: str | None = None
@@ -194,7 +205,7 @@ class Daemon:
         self._apply_policy()
         try:
             write_pid(self.paths)
-        except OSError as exc:  # `crashd arm`/`disarm` then cannot signal us; not fatal
+        except (OSError, CrashdError) as exc:  # `crashd arm`/`disarm` then cannot signal us; not fatal
             log.error("cannot write the pid file in %s: %s", self.paths.unhost(self.paths.state_dir), exc)
         self.request("start", now, settle=False)
         self.tick(now)
@@ -219,9 +230,13 @@ class Daemon:
                                    priority=5, reason="service stopped")
                 state = ArmState(armed=False, since=now_iso(), reason="crashd.service stopped")
         if state is not None:
-            self._write_state(state, originals={})
+            # what could not be restored stays recorded for the next start
+            self._write_state(state, originals=self.policy.pending_originals())
         note_stopped(self.paths, self.tools)  # "shutdown" only while the system is going down
-        remove_pid(self.paths)
+        try:
+            remove_pid(self.paths)
+        except (OSError, CrashdError) as exc:
+            log.error("cannot remove the pid file: %s", exc)
         self.stopped = True
 
     # --- inputs --------------------------------------------------------------
@@ -273,7 +288,15 @@ class Daemon:
     def reload(self, now: float) -> None:
         """SIGHUP: re-read config (keep the last good one on errors) and re-check."""
         self.notifier.send("RELOADING=1", f"MONOTONIC_USEC={time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000}")
-        report = read_config(self.paths)
+        try:
+            report = read_config(self.paths)
+        except Exception as exc:  # a parser bug must not end the daemon (and leave [panic] applied)
+            log.exception("reading the configuration failed")
+            self.config_problem = f"config not reloaded, keeping the last good one: internal error: {exc}"
+            self.request("configuration reloaded", now, settle=False, force=True)
+            self.tick(now)
+            self.notifier.send("READY=1", f"STATUS={self.status_text()}")
+            return
         self._report_problems(report)
         if report.errors:
             first = report.errors[0]
@@ -332,7 +355,7 @@ class Daemon:
             if changed:
                 names = ", ".join(sorted(self.paths.unhost(p) for p in changed))
                 self.request(f"{names} changed", now)
-        elif self.pending is None and self.retry_at is None:
+        elif self.pending is None and self.retry_at is None and now >= self.recheck_at:
             # not armed and nothing scheduled: readiness may have changed
             # (a reservation, a kernel image, kexec-tools appearing)
             self.request("re-check", now, settle=False)
@@ -381,6 +404,11 @@ class Daemon:
         readiness = self.last_readiness = assess(self.paths, self.tools, cfg)
         if not readiness.ready:
             problem, code = blocking_problem(readiness)
+            if code in REBOOT_ONLY_CAUSES:
+                self.recheck_delay = min(max(self.poll, self.recheck_delay * 2), BACKOFF_MAX)
+            else:
+                self.recheck_delay = 0.0
+            self.recheck_at = now + self.recheck_delay
             if readiness.armed:
                 # something is loaded (our earlier load, or another tool's): it still
                 # catches a crash, but we cannot load a fresh one
@@ -400,7 +428,7 @@ class Daemon:
         state = read_state(self.paths)
         if (
             not reload and state is not None and state.armed and readiness.armed
-            and state.argv == load_argv(plan) and state.fingerprint == fingerprint(plan)
+            and state.argv == load_argv(plan) and state.fingerprint == fingerprint(self.paths, plan)
         ):
             # already loaded with exactly this plan (an earlier run, or 'crashd arm')
             if self.armed_plan != plan:
@@ -438,9 +466,10 @@ class Daemon:
         same = self.armed_plan == plan
         self.armed_plan = plan
         self.armed_release = release
-        self.watch.reset(plan_files(plan))
+        self.watch.reset(plan_files(self.paths, plan))
         self.retry_at = None
         self.backoff = 0.0
+        self.recheck_delay = 0.0
         self.last_cause = None
         if not note and same and self._base_status.startswith("armed: "):
             return  # adopting what we already report: keep its note
@@ -497,7 +526,7 @@ class Daemon:
         pending = self.policy.pending_originals() if originals is None else originals
         try:
             write_state(self.paths, replace(state, sysctl_originals=pending))
-        except OSError as exc:
+        except (OSError, CrashdError) as exc:  # /run/crashd unwritable or replaced by a symlink: say so, go on
             log.error("cannot write %s: %s", self.paths.unhost(self.paths.state_dir), exc)
 
     def _report_problems(self, report: ConfigReport) -> None:

@@ -143,6 +143,9 @@ class PanicPolicy:
         try:
             write_sysctl(self.paths, name, old)
         except OSError as exc:
+            # keep both: the original stays in the state file, a later restore retries
+            self.applied[name] = ours
+            self.originals[name] = old
             return [SysctlChange(name, current, old, exc.strerror or str(exc))]
         return [SysctlChange(name, current, old)]
 
@@ -151,7 +154,8 @@ class PanicPolicy:
         changes: list[SysctlChange] = []
         for name in list(self.applied):
             changes += self._restore_one(name)
-        self.originals.clear()
+        for name in [n for n in self.originals if n not in self.applied]:  # restored or never ours
+            del self.originals[name]
         for ch in changes:
             if ch.error:
                 log.warning("cannot restore %s=%s: %s", ch.name, ch.new, ch.error)

@@ -48,11 +48,6 @@ class FileWatch:
     def files(self) -> list[Path]:
         return list(self._stamps)
 
-    def changed(self) -> list[Path]:
-        """Files whose stamp differs from the last reset (not updated here: the
-        daemon resets after a successful re-arm, so a failed one is retried)."""
-        return [p for p, old in self._stamps.items() if stamp(p) != old]
-
     def news(self) -> list[Path]:
         """Files that changed since the previous call (or reset). A file being
         written keeps showing up, which keeps the debounce waiting; a finished

@@ -174,9 +174,6 @@ def test_boot_files_from_config(tmp_path: Path) -> None:
     arm = ArmConfig(**{**default_config().arm.__dict__, "kernel": "/opt/k/zImage", "initrd": "none", "dtb": "auto"})
     bf = find_boot_files(paths, arm)
     assert bf.kernel == tmp_path / "opt/k/zImage" and bf.initrd is None and bf.dtb == tmp_path / "sys/firmware/fdt"
-    before = bf.fingerprint()
-    (tmp_path / "opt/k/zImage").write_bytes(b"new kernel")
-    assert find_boot_files(paths, arm).fingerprint() != before
 
 
 

@@ -71,6 +71,27 @@ def test_restore_does_not_clobber_an_administrators_change(tmp_path: Path) -> No
     assert read_sysctl(paths, "kernel.panic_on_warn") == "0"
 
 
+def test_a_failed_restore_keeps_the_original_for_the_next_try(tmp_path: Path) -> None:
+    paths = make_root(tmp_path, unarmed_guest())
+    paths.sysctl("kernel.panic_on_oops").write_text("0\n")
+    policy = PanicPolicy(paths)
+    policy.apply(default_config().panic)  # on_oops = yes: 0 -> 1
+    assert policy.pending_originals() == {"kernel.panic_on_oops": "0"}
+    sysctl = paths.sysctl("kernel.panic_on_oops")
+    # the write fails, even for root: a symlink reads as "1" but write_sysctl refuses it
+    (tmp_path / "elsewhere").write_text("1\n")
+    sysctl.unlink()
+    sysctl.symlink_to(tmp_path / "elsewhere")
+    [change] = policy.restore()
+    assert change.error
+    assert policy.pending_originals() == {"kernel.panic_on_oops": "0"}  # not dropped
+    sysctl.unlink()
+    sysctl.write_text("1\n")
+    [change] = policy.restore()
+    assert change.error is None and read_sysctl(paths, "kernel.panic_on_oops") == "0"
+    assert policy.pending_originals() == {}
+
+
 def test_missing_sysctl_is_reported_not_created(tmp_path: Path) -> None:
     paths = make_root(tmp_path, unarmed_guest())
     paths.sysctl("kernel.hardlockup_panic").unlink()
@@ -146,20 +167,18 @@ def test_watch_sees_touch_replace_and_removal(tmp_path: Path) -> None:
     a.write_bytes(b"1")
     b.write_bytes(b"2")
     w = FileWatch([a, b])
-    assert w.changed() == []
+    assert w.news() == [] and w.files == [a, b]
     st = a.stat()
     os.utime(a, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
-    assert w.changed() == [a]
     assert w.news() == [a] and w.news() == []  # reported once per change
-    assert w.changed() == [a]  # still differs from what was armed
     w.reset([a, b])
     new = tmp_path / "b.new"
     new.write_bytes(b"2")
     new.rename(b)  # a package manager's replace-by-rename, same size
-    assert w.changed() == [b]
+    assert w.news() == [b]
     w.reset([a, b])
     a.unlink()
-    assert w.changed() == [a]
+    assert w.news() == [a]
 
 
 # --- arm state --------------------------------------------------------------

@@ -7,7 +7,6 @@ a real notify socket, the pipe-fed hotplug source, a recording journal.
 from __future__ import annotations
 
 import re
-
 import signal
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from typing import Any
 import pytest
 
 from crashd.arm.armstate import clear_hold, read_state, set_hold
-from crashd.arm.daemon import BACKOFF_FIRST, Daemon
+from crashd.arm.daemon import BACKOFF_FIRST, BACKOFF_MAX, Daemon, plan_files
 from crashd.arm.hotplug import PipeSource
 from crashd.arm.kexec import crash_loaded
 from crashd.arm.panic_policy import read_sysctl
@@ -168,7 +167,18 @@ def test_crash_hotplug_1_skips_rearm(world: World) -> None:
     assert len(loads(world.log)) == 1
 
 
-def test_no_reservation_stays_up_explains_and_arms_when_it_appears(tmp_path: Path) -> None:
+def test_no_reservation_stays_up_explains_and_arms_when_it_appears(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import crashd.arm.daemon as daemon_module
+
+    checks: list[float] = []
+    real_assess = daemon_module.assess
+
+    def counting_assess(*args: Any, **kwargs: Any) -> Any:
+        checks.append(w.clock.now)
+        return real_assess(*args, **kwargs)
+
+    monkeypatch.setattr(daemon_module, "assess", counting_assess)
     w = World(tmp_path, dev_machine(RELEASE))
     w.daemon.start()
     [ready] = [m for m in w.rx.drain() if m.get("READY") == "1"]
@@ -178,10 +188,14 @@ def test_no_reservation_stays_up_explains_and_arms_when_it_appears(tmp_path: Pat
     assert loads(w.log) == []
     assert len(w.journal.named("arm_failed")) == 1  # once per distinct cause, not once per poll
     assert w.journal.named("arm_failed")[0][2]["reason"] == "no_reservation"
-    # the reservation appears in the fake root
+    # only a reboot makes a reservation: re-checked with a doubling interval, not every poll
+    assert len(checks) <= 5, checks
+    w.run_for(3600)
+    assert len(checks) <= 5 + 3600 // BACKOFF_MAX + 1, checks
+    # the reservation appears in the fake root (a SIGHUP re-checks at once; else the next re-check)
     w.paths.kexec_crash_size.write_text(str(256 << 20) + "\n")
     w.paths.iomem.write_text(GUEST_IOMEM)
-    w.run_for(POLL + 1)
+    w.run_for(BACKOFF_MAX + 1)
     assert len(loads(w.log)) == 1 and crash_loaded(w.paths) is True
     assert w.status().startswith("armed: ")
 
@@ -334,7 +348,6 @@ def test_disabling_on_reload_does_not_claim_unloaded(world: World) -> None:
 
 def test_real_event_loop_takes_a_storm_through_the_pipe(tmp_path: Path) -> None:
     """Daemon.run() itself: select() on the pipe-fed monitor and the signal fd, real time."""
-    import os
     import threading
     import time
 
@@ -355,12 +368,15 @@ def test_real_event_loop_takes_a_storm_through_the_pipe(tmp_path: Path) -> None:
         except AssertionError as exc:
             outcome["error"] = str(exc)
         finally:
-            os.kill(os.getpid(), signal.SIGTERM)
+            # what the SIGTERM handler does, without signalling the pytest process
+            # (which a late signal, after run() restored the handlers, would kill)
+            w.daemon._signals.append(signal.SIGTERM)
 
     thread = threading.Thread(target=drive)
     thread.start()
     assert w.daemon.run() == 0
     thread.join(30)
+    assert not thread.is_alive()
     assert "error" not in outcome, outcome
     assert 1 <= len(loads(w.log)) - 1 <= 2
     assert crash_loaded(w.paths) is True
@@ -387,3 +403,74 @@ def test_armhf_guest_passes_dtb_and_image_size(tmp_path: Path) -> None:
     assert "--append=console=ttyAMA0 root=/dev/vda2 nr_cpus=1 reset_devices irqpoll udev.children-max=2 panic=10 " \
            "systemd.unit=crashd-capture.target crashd.boot_id=0f5c3b5e8c1e4a539d558c2ba3b7e1a2" in argv
     w.rx.close()
+
+
+# --- issue 10 F/F2: the daemon survives what it cannot change ------------------------
+
+
+def test_sighup_with_an_absurd_size_keeps_the_last_good_config_and_the_policy(world: World) -> None:
+    world.daemon.start()
+    assert read_sysctl(world.paths, "kernel.panic_on_oops") == "1"
+    world.config("50-big.conf", "[capture]\nmin_free = " + "9" * 400 + "\n[panic]\non_oops = no\n")
+    world.daemon.on_signal(signal.SIGHUP, world.clock.now)
+    assert not world.daemon.stopped
+    assert "config not reloaded, keeping the last good one" in world.status()
+    assert "50-big.conf:2" in world.status()
+    assert read_sysctl(world.paths, "kernel.panic_on_oops") == "1"  # the new [panic] was not half-applied
+    world.run_for(30)
+    assert world.status().startswith("armed: ")
+
+
+def test_sighup_survives_a_parser_bug(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    import crashd.arm.daemon as daemon_module
+
+    world.daemon.start()
+
+    def broken(paths: HostPaths) -> Any:
+        raise RuntimeError("parser bug")
+
+    monkeypatch.setattr(daemon_module, "read_config", broken)
+    world.daemon.on_signal(signal.SIGHUP, world.clock.now)
+    assert not world.daemon.stopped and "internal error: parser bug" in world.status()
+
+
+def test_fifo_dropin_does_not_freeze_the_daemon(world: World) -> None:
+    import os
+
+    world.daemon.start()
+    world.paths.config_dropins.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(world.paths.config_dropins / "50-x.conf")
+    world.daemon.on_signal(signal.SIGHUP, world.clock.now)  # would block forever reading the FIFO
+    assert "50-x.conf: cannot read: is not a regular file" in world.status()
+
+
+def test_run_crashd_replaced_by_a_symlink_does_not_stop_the_daemon(tmp_path: Path) -> None:
+    import shutil
+
+    w = World(tmp_path, unarmed_guest())
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    state = w.paths.state_dir
+    if state.exists():
+        shutil.rmtree(state)
+    state.parent.mkdir(parents=True, exist_ok=True)
+    state.symlink_to(elsewhere)
+    w.daemon.start()
+    assert w.status().startswith("armed: ")
+    w.paths.boot(f"initrd.img-{RELEASE}").write_bytes(b"\x00new initrd\x00")
+    w.run_for(POLL + 3)
+    assert len(loads(w.log)) == 2
+    w.daemon.stop()
+    assert w.daemon.stopped
+    assert list(elsewhere.iterdir()) == []  # nothing written (or removed) through the link
+    w.rx.close()
+    w.hotplug.close()
+
+
+def test_plan_files_keep_boot_files_of_a_root_under_a_sys_directory(tmp_path: Path) -> None:
+    from crashd.arm.kexec import LoadPlan
+
+    paths = HostPaths(tmp_path / "srv/sys/images/root")
+    plan = LoadPlan(kernel=paths.boot("vmlinuz"), initrd=paths.boot("initrd.img"), dtb=paths.sys("firmware", "fdt"),
+                    cmdline="", file_load=False, image_size=None)
+    assert plan_files(paths, plan) == [paths.boot("vmlinuz"), paths.boot("initrd.img")]
