@@ -9,8 +9,6 @@ import stat
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.fakeroot import build_root
 from tests.integration.cli import run_crashd
 from tests.unit.ingest.scenario import BOOT_CRASHED, capture_json
@@ -20,7 +18,6 @@ PANIC = "Kernel panic - not syncing: sysrq triggered crash"
 
 def machine(tmp_path: Path, ref_pstore: Path, ref_vmcores: Path, last_boot: str) -> Path:
     """The real ramoops record in /sys/fs/pstore and a capture of the reference vmcore in /var/crash."""
-    pytest.importorskip("crashd.vmcore", reason="crashd.vmcore (the vmcore reader, issue 7) is not in the tree")
     build_root(
         tmp_path,
         {

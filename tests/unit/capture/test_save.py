@@ -243,7 +243,7 @@ def test_unmountable_device_keeps_dmesg_on_the_root_file_system(root: HostPaths,
 def test_dmesg_from_crashd_reader_comes_first(root: HostPaths, bin_dir: Path) -> None:
     """With a vmcore holding a real printk ring, crashd's own reader writes dmesg.txt
     (no tool needed) and the copy of the same file is byte-identical."""
-    builder = pytest.importorskip("tests.vmcore_builder")
+    from tests import vmcore_builder as builder  # in-tree: a broken builder must fail, not skip
     expected = builder.write_elf_vmcore(root.vmcore, ["Linux version 6.1.0-56-amd64", "Kernel panic - not syncing: test"])
     outcome, _ = _run(root, _tools(bin_dir, makedumpfile=False), _config())
     assert outcome.complete and outcome.directory is not None
