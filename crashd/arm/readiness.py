@@ -412,6 +412,43 @@ def _device_target(paths: HostPaths, tools: ToolRunner, value: str, title: str) 
                  f"neither /dev/disk/{_TAG_DIRS[tag]} nor blkid could tell whether {value} exists", title)
 
 
+def _mount_super_read_only(paths: HostPaths, where: str) -> bool | None:
+    """Whether the file system holding ``where`` is itself mounted read-only.
+
+    crashd.service runs with ``ProtectSystem=strict``: in its namespace every mount is
+    read-only, so ``access(W_OK)`` says "no" although the capture kernel, which runs
+    outside that sandbox, writes there fine. mountinfo keeps the two apart: the
+    per-mount options are the sandbox's, the super options (after ``-``) the file
+    system's own. None when mountinfo cannot be read (a fake root, no /proc).
+    """
+    text = read_value(paths.proc("self", "mountinfo"))
+    if not text:
+        return None
+    best: tuple[int, bool] | None = None
+    for line in text.splitlines():
+        fields = line.split()
+        if "-" not in fields or len(fields) < 6:
+            continue
+        point = fields[4].replace("\\040", " ")
+        sep = fields.index("-")
+        if len(fields) < sep + 4:
+            continue
+        inside = where == point or where.startswith(point.rstrip("/") + "/")
+        if inside and (best is None or len(point) >= best[0]):
+            best = (len(point), "ro" in fields[sep + 3].split(","))
+    return None if best is None else best[1]
+
+
+def _writable(paths: HostPaths, probe: Path) -> bool:
+    """Can the capture (root, outside crashd.service's sandbox) write in ``probe``?"""
+    read_only = _mount_super_read_only(paths, paths.unhost(probe))
+    if read_only:
+        return False
+    if read_only is not None and os.geteuid() == 0:
+        return True  # root writes whatever the mode bits; the sandbox's read-only view is not the capture's
+    return os.access(probe, os.W_OK | os.X_OK)
+
+
 def check_capture_target(paths: HostPaths, tools: ToolRunner, config: Config) -> Check:
     """The capture can write where ``[capture] target`` points: the device exists, or
     the directory exists (or can be made under its parent), is writable, and has room
@@ -433,7 +470,7 @@ def check_capture_target(paths: HostPaths, tools: ToolRunner, config: Config) ->
     else:
         return Check("capture_target", MISSING, "target_directory_missing", evidence, hint,
                      f"the dump cannot be saved: {value} does not exist, nor its parent")
-    if not os.access(probe, os.W_OK | os.X_OK):
+    if not _writable(paths, probe):
         return Check("capture_target", MISSING, "target_not_writable", evidence,
                      f"make {paths.unhost(probe)} writable for root (read-only file system?)",
                      f"the dump cannot be saved: {paths.unhost(probe)} is not writable")

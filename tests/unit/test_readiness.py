@@ -261,3 +261,31 @@ def test_dump_estimate_is_one_stated_function(tmp_path: Path) -> None:
     full, _ = estimate_dump_bytes(paths, load_config(build_root(tmp_path, {
         "/etc/crashd.conf": "[capture]\ndump_level = 0\ncompression = none\n"})))
     assert full == ram
+
+
+def _target_with_mountinfo(tmp_path, mountinfo: str):  # type: ignore[no-untyped-def]
+    from crashd.arm.readiness import check_capture_target
+    from crashd.core.config import default_config
+    from crashd.core.paths import HostPaths
+    from crashd.core.tools import ToolRunner
+
+    root = tmp_path / "root"
+    (root / "var" / "crash").mkdir(parents=True)
+    (root / "proc" / "self").mkdir(parents=True)
+    (root / "proc" / "self" / "mountinfo").write_text(mountinfo)
+    paths = HostPaths(root)
+    return check_capture_target(paths, ToolRunner(), default_config())
+
+
+SANDBOXED = "25 1 254:1 / / ro,relatime shared:1 - ext4 /dev/vda rw,errors=remount-ro\n"
+READ_ONLY_FS = "25 1 254:1 / / ro,relatime shared:1 - ext4 /dev/vda ro,errors=remount-ro\n"
+
+
+def test_capture_target_on_a_read_only_file_system_is_not_writable(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    check = _target_with_mountinfo(tmp_path, READ_ONLY_FS)
+    assert check.reason == "target_not_writable"
+    assert "not writable" in check.title
+    # the deepest mount holding the target decides: a read-only /var under a writable /
+    (tmp_path / "root").rename(tmp_path / "old")
+    check = _target_with_mountinfo(tmp_path, SANDBOXED + "26 25 0:5 / /var rw - tmpfs tmpfs ro\n")
+    assert check.reason == "target_not_writable"
