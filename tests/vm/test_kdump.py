@@ -77,14 +77,6 @@ def test_kdump_in_128M(lab: Lab) -> None:
     _kdump_scenario(lab, "kdump-128M", "128M")
 
 
-def test_kdump_in_96M_completes_or_the_kernel_itself_is_short_of_memory(lab: Lab) -> None:
-    """96M: on Debian 12's 6.1 kernel with its stock initramfs the capture kernel has ~31 MiB
-    left after its own image and runs out while unpacking the initramfs, before crashd starts.
-    That is an expected failure (xfail, reported with the kernel's memory line); any other
-    failure at 96M is a real one."""
-    _kdump_scenario(lab, "kdump-96M", "96M", may_be_too_small=True)
-
-
 def test_rearmed_after_cpu_hotplug_and_initrd_update_and_still_captures(lab: Lab) -> None:
     """Keep armed (issue 3, on a real kernel): taking a CPU offline re-arms (the 6.1 kernel has no
     crash_hotplug), replacing the initrd as a kernel update does re-arms, and the capture kernel
