@@ -134,6 +134,10 @@ class SshSpool:
                 self.sleep(min(RETRY_PAUSE, max(0.0, self.deadline - time.monotonic())))
         raise RemoteError(self.target.url, f"{what}: ssh failed {self.attempts} times: {detail}")
 
+    def run_check(self, command: str, what: str) -> None:
+        """Run a command built by the caller from validated pieces (``crashd propagate``)."""
+        self._run(command, what)
+
     def create(self, base: str) -> None:
         """``PATH/crashd/<base>.incomplete`` on the server; ``base`` is ``<stamp>-<bootid8>``."""
         self.name = base
