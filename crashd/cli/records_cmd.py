@@ -121,6 +121,8 @@ def run(verb: str, args: argparse.Namespace, ctx: Context) -> int:
         if vm.get("file"):
             lines.append(("Dump", f"{vm['file']} ({text(vm.get('format'), 'unknown format')}, "
                                   f"complete: {_yes(vm.get('complete'))})"))
+        elif vm.get("location"):
+            lines.append(("Dump", f"on the dump server: {text(vm.get('location'))}"))
         else:
             lines.append(("Dump", "not kept (the capture saved only its dmesg.txt)"))
         lines += [("Warning", w) for w in vm.get("warnings") or []]

@@ -17,7 +17,7 @@ from crashd.capture.spool import CAPTURE_JSON, DMESG_FILE
 from crashd.crashlog.summary import CrashSummary, summarize
 from crashd.ingest.matching import Plan
 from crashd.ingest.schema import PstoreSource, RecordMetadata, VmcoreSource
-from crashd.ingest.sources import kernel_version, stored_name
+from crashd.ingest.sources import kernel_version, remote_location, stored_name
 from crashd.ingest.store import Staging
 
 __all__ = ["SCHEMA", "SPACE_MARGIN", "compose", "iso", "needed_bytes", "plan_bytes", "record_summary"]
@@ -124,6 +124,9 @@ def compose(plan: Plan, staging: Staging, now: float) -> tuple[str, RecordMetada
     if cap is not None:
         vm_source = VmcoreSource(**(cap.dump_meta or {"complete": None, "file": None, "format": None, "warnings": []}))
         vm_source["spool"] = cap.key
+        location = remote_location(cap.info or {})
+        if location:
+            vm_source["location"] = location
         vm_source["spool_digest"] = cap.digest
         extra = list(warnings)
         if cap.interrupted:

@@ -27,6 +27,7 @@ class VmcoreSource(TypedDict, total=False):
     file: str | None  # the dump's name in the record
     format: str | None  # "elf", "kdump", "flat"
     spool: str  # the capture directory it came from
+    location: str  # ssh://… or nfs://…: the dump lives on a dump server, not in the record
     spool_digest: str  # that directory's capture.json + dmesg.txt (names repeat; see ingest.sources)
     warnings: list[str]
 

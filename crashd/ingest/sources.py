@@ -34,6 +34,7 @@ from crashd.ingest.schema import KernelInfo, VmcoreSource
 from crashd.ingest.store import check_not_symlink, list_records, open_source
 
 __all__ = [
+    "remote_location",
     "Capture",
     "LAST_BOOT",
     "LEDGER",
@@ -352,7 +353,9 @@ def analyse(cap: Capture, store: Path) -> None:
         "version": kernel_version(cap.dmesg),
     }
     dump_ok = cap.dump_meta is None or cap.dump_meta.get("complete") is not False
-    cap.complete = bool(not cap.interrupted and info.get("complete") is True and dumps and dump_ok)
+    # A dump saved on a dump server (ssh://, nfs://) is not here; capture.json names where it is.
+    remote = remote_location(info)
+    cap.complete = bool(not cap.interrupted and info.get("complete") is True and (dumps or remote) and dump_ok)
 
 
 def read_dump(cap: Capture, path: Path) -> list[Any] | None:
@@ -395,4 +398,12 @@ def read_dump(cap: Capture, path: Path) -> list[Any] | None:
     except CrashdError as exc:
         meta["warnings"].append(str(exc))
         meta["complete"] = False
+    return None
+
+
+def remote_location(info: dict[str, Any]) -> str | None:
+    """Where a capture kernel put the dump when it went off the machine, or None."""
+    value = info.get("remote_location")
+    if isinstance(value, str) and value.startswith(("ssh://", "nfs://")) and value.isprintable() and len(value) < 4096:
+        return value
     return None
