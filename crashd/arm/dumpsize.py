@@ -26,6 +26,7 @@ from crashd.core.target import is_device
 from crashd.core.tools import ToolRunner
 
 __all__ = [
+    "system_ram",
     "COMPRESSION_RATIO",
     "DumpEstimate",
     "EXCLUDE_BITS",
@@ -103,7 +104,8 @@ def kept_from_meminfo(meminfo: str, level: int) -> int | None:
     return max(0, values["MemTotal"] - excluded)
 
 
-def _system_ram(paths: HostPaths) -> int:
+def system_ram(paths: HostPaths) -> int:
+    """Bytes of top-level System RAM in /proc/iomem (what a dump of every page holds)."""
     total = 0
     for line in (read_value(paths.iomem) or "").splitlines():
         rng, _, name = line.partition(" : ")
@@ -143,7 +145,7 @@ def estimate_dump(paths: HostPaths, tools: ToolRunner, config: Config, *, use_ma
     if copy:
         # the native copy keeps every page (zero pages become holes on a sparse target)
         level = 0
-        ram = _system_ram(paths)
+        ram = system_ram(paths)
         kept, how = (ram or None), "copy collector: all of System RAM in /proc/iomem (zero pages stored sparse)"
     elif use_makedumpfile and have_mdf:
         try:
@@ -164,7 +166,7 @@ def estimate_dump(paths: HostPaths, tools: ToolRunner, config: Config, *, use_ma
         if approx is not None:
             kept, how = approx, how + "approximation from /proc/meminfo (MemTotal minus what the level excludes)"
         else:
-            ram = _system_ram(paths)
+            ram = system_ram(paths)
             kept, how = (ram or None), how + "upper bound: System RAM in /proc/iomem"
     compression = "none" if copy else config.capture.compression
     ratio = COMPRESSION_RATIO.get(compression, 1.0)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from crashd.arm.bootfiles import BootFiles, find_boot_files, machine_arch, running_release
+from crashd.arm.dumpsize import system_ram
 from crashd.arm.estimate import ReservationEstimate, estimate_reservation
 from crashd.arm.kallsyms_shim import text_address
 from crashd.arm.kernelconfig import read_kernel_config
@@ -336,25 +337,12 @@ _COMPRESSED_SHARE = 0.5  # makedumpfile's zlib/lzo/zstd shrink kept pages at lea
 _TAG_DIRS = {"UUID=": "by-uuid", "LABEL=": "by-label", "PARTUUID=": "by-partuuid", "PARTLABEL=": "by-partlabel"}
 
 
-def _system_ram(paths: HostPaths) -> int:
-    total = 0
-    for line in (_read(paths.iomem) or "").splitlines():
-        rng, _, name = line.partition(" : ")
-        if name.strip() == "System RAM" and not line.startswith(" "):
-            start, _, end = rng.strip().partition("-")
-            try:
-                total += int(end, 16) - int(start, 16) + 1
-            except ValueError:
-                continue
-    return total
-
-
 def estimate_dump_bytes(paths: HostPaths, config: Config) -> tuple[int, str]:
     """(bytes, how) of the smallest dump the configured level chain can write.
 
     The capture tries the levels in order and falls back on ENOSPC, so the last
     resort is the most excluding level. The one place the dump size is guessed."""
-    ram = _system_ram(paths)
+    ram = system_ram(paths)
     levels = (0,) if config.capture.collector == "copy" else config.capture.dump_level
     kept = min(ram * max(0.0, 1.0 - sum(share for bit, share in _EXCLUDED_SHARE.items() if level & bit))
                for level in levels)
