@@ -197,25 +197,16 @@ class Saver:
             cmdline = ""
         boot_id = crashed_boot_id(cmdline)
         bootid8 = boot_id[:8] if boot_id else "unknown0"
-        self.record = {
-            "schema": SCHEMA,
-            "collector": "dmesg-only",
-            "dump_level": None,
-            "compression": None,
-            "dump_file": None,
-            "dmesg": False,
-            "bytes_written": 0,
-            "estimated_size": None,
-            "seconds": 0.0,
-            "started": _iso(started),
-            "finished": None,
-            "crashed_boot_id": boot_id,
-            "test_id": selftest_id(cmdline),
-            "kernel_release": None,
-            "complete": False,
-            "errors": self.log.errors,
-            "steps": self.log.steps,
-        }
+        self.record = _empty_record()
+        self.record.update(
+            {
+                "started": _iso(started),
+                "crashed_boot_id": boot_id,
+                "test_id": selftest_id(cmdline),
+                "errors": self.log.errors,  # the same lists: what the log says is what capture.json says
+                "steps": self.log.steps,
+            }
+        )
         deadline = testhooks.mount_deadline(MOUNT_DEADLINE) if self.mount_deadline is None else self.mount_deadline
         tried: Path | None = None
         local_target = self._remote_first(self.config.target)
