@@ -93,6 +93,21 @@ class ToolRunner:
             return shutil.which(name, path=self.host_tools_path) if self.host_tools_path else None
         return shutil.which(name, path=self.path)
 
+    def _prepare(self, argv: Sequence[str]) -> tuple[list[str], str, dict[str, str]]:
+        """argv as strings, the executable and the environment, for every way of running a tool;
+        a host-changing tool under a root other than / is refused here, once for all of them."""
+        args = [str(a) for a in argv]
+        if self.refused(args[0]):
+            raise ToolError(args, None, "", reason=(
+                f"{args[0]}: not run: --root is not / and {args[0]} changes the host; give a fake on "
+                f"--tools-path (${TOOLS_PATH_ENV})"))
+        exe = self.which(args[0]) if "/" not in args[0] else args[0]
+        if exe is None:
+            raise ToolError(args, None, "", reason=f"{args[0]}: not found on PATH")
+        env = dict(os.environ if self.env is None else self.env)
+        env["PATH"] = self.path
+        return args, exe, env
+
     def run(
         self,
         argv: Sequence[str],
@@ -106,16 +121,7 @@ class ToolRunner:
         A missing executable or a timeout raises :class:`ToolError`; a non-zero exit
         does so only with ``check=True``.
         """
-        args = [str(a) for a in argv]
-        if self.refused(args[0]):
-            raise ToolError(args, None, "", reason=(
-                f"{args[0]}: not run: --root is not / and {args[0]} changes the host; give a fake on "
-                f"--tools-path (${TOOLS_PATH_ENV})"))
-        exe = self.which(args[0]) if "/" not in args[0] else args[0]
-        if exe is None:
-            raise ToolError(args, None, "", reason=f"{args[0]}: not found on PATH")
-        env = dict(os.environ if self.env is None else self.env)
-        env["PATH"] = self.path
+        args, exe, env = self._prepare(argv)
         try:
             proc = subprocess.run(
                 [exe, *args[1:]],
@@ -140,14 +146,7 @@ class ToolRunner:
         """Start ``argv`` (binary I/O) on the given descriptors, in a session of its
         own: one stage of a pipeline such as ``makedumpfile -F | ssh`` that the
         caller waits for and may kill with ``os.killpg``."""
-        args = [str(a) for a in argv]
-        if self.refused(args[0]):
-            raise ToolError(args, None, "", reason=f"{args[0]}: not run: --root is not / and {args[0]} changes the host")
-        exe = self.which(args[0]) if "/" not in args[0] else args[0]
-        if exe is None:
-            raise ToolError(args, None, "", reason=f"{args[0]}: not found on PATH")
-        env = dict(os.environ if self.env is None else self.env)
-        env["PATH"] = self.path
+        args, exe, env = self._prepare(argv)
         try:
             return subprocess.Popen([exe, *args[1:]], stdin=stdin, stdout=stdout, stderr=stderr, env=env,
                                     start_new_session=True)
@@ -159,12 +158,7 @@ class ToolRunner:
         (a collector that stops making progress). It runs in a session of its own,
         so ``os.killpg(proc.pid, …)`` ends it with any children; stdout and stderr
         share one pipe, read with ``proc.communicate(timeout=…)``."""
-        args = [str(a) for a in argv]
-        exe = self.which(args[0]) if "/" not in args[0] else args[0]
-        if exe is None:
-            raise ToolError(args, None, "", reason=f"{args[0]}: not found on PATH")
-        env = dict(os.environ if self.env is None else self.env)
-        env["PATH"] = self.path
+        args, exe, env = self._prepare(argv)
         try:
             return subprocess.Popen(
                 [exe, *args[1:]],

@@ -179,3 +179,25 @@ def test_disarm_under_a_root_does_not_touch_the_host(tmp_path: Path) -> None:
     res = run_crashd(["disarm"], tmp_path / "root", path="/usr/sbin:/usr/bin:/sbin:/bin")
     assert res.returncode == 1
     assert "kexec: not run: --root is not /" in res.stderr + res.stdout
+
+
+def test_every_way_of_running_a_tool_refuses_a_host_changing_one_under_another_root(tmp_path: Path) -> None:
+    """run(), start() and pipe() share one check: a watched or piped tool is no way around it."""
+    import subprocess
+
+    from crashd.core.errors import ToolError
+    from crashd.core.tools import ToolRunner
+
+    host_bin = tmp_path / "host-bin"  # stands for the host's /usr/bin: not the given tools path
+    host_bin.mkdir()
+    (host_bin / "mount").write_text("#!/bin/sh\ntouch \"$0.ran\"\n")
+    (host_bin / "mount").chmod(0o755)
+    tools = ToolRunner(path=str(host_bin), confined=True, host_tools_path=str(tmp_path / "fakes"))
+    for call in (
+        lambda: tools.run(["mount"]),
+        lambda: tools.start(["mount"]),
+        lambda: tools.pipe(["mount"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+    ):
+        with pytest.raises(ToolError, match="changes the host"):
+            call()
+    assert not (host_bin / "mount.ran").exists()
