@@ -126,6 +126,8 @@ def _spool_dirs(directory: Path) -> list[Path]:
 
 
 def _check_spool(path: Path) -> os.stat_result:
+    if os.path.islink(path):
+        raise UnsafePathError(path, "is a symlink; not followed (give the directory it points to)")
     try:
         fd = os.open(path, _DIR_FLAGS)
     except OSError as exc:
