@@ -51,3 +51,13 @@ def test_unknown_host_is_left_out_not_invented(tmp_path: Path) -> None:
     m.ingest()
     ((_e, _m, fields),) = m.journal.events
     assert fields["host"] is None and fields["machine_id"] is None
+
+
+def test_catalog_names_every_field() -> None:
+    from crashd.core.hostinfo import HostIdentity
+    from crashd.ingest.journal_fields import FIELDS, record_fields
+
+    assert sorted(k.upper() for k in record_fields("r", {}, HostIdentity(None, None))) == sorted(FIELDS)
+    catalog = (Path(__file__).resolve().parents[3] / "units/crashd.catalog").read_text()
+    entry = catalog.split(f"-- {RECORD_MESSAGE_ID}", 1)[1].split("\n-- ", 1)[0]
+    assert [f for f in FIELDS if f"CRASHD_{f}" not in entry] == []
