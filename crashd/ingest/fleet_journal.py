@@ -236,13 +236,17 @@ def _problem(view: FleetView, text: str) -> None:
         view.problems.append(text)
 
 
-def journalctl_argv(paths: HostPaths, directories: Sequence[str] = (), files: Sequence[str] = ()) -> list[str]:
-    """``journalctl`` reading the given journal directories/files (as given: they are the
-    collector's, named on the command line), else every journal of this machine, the
-    remote ones included (``--merge``), under ``--root``."""
+def journalctl_argv(paths: HostPaths, directory: str | None = None, files: Sequence[str] = ()) -> list[str]:
+    """``journalctl`` reading one journal directory or the given files (as given: they are
+    the collector's, named on the command line), else every journal of this machine, the
+    remote ones included (``--merge``), under ``--root``. journalctl takes one
+    ``--directory`` and no ``--directory`` with ``--file``: :func:`read_journal` runs it
+    once per directory and once for the files."""
     argv = ["journalctl", "--output=json", "--all", "--no-pager", "--quiet"]
-    if directories or files:
-        argv += [f"--directory={d}" for d in directories] + [f"--file={f}" for f in files]
+    if directory is not None:
+        argv.append(f"--directory={directory}")
+    elif files:
+        argv += [f"--file={f}" for f in files]
     else:
         argv.append("--merge")
         if os.path.realpath(paths.root) != "/":
@@ -252,28 +256,49 @@ def journalctl_argv(paths: HostPaths, directories: Sequence[str] = (), files: Se
 
 def read_journal(tools: ToolRunner, paths: HostPaths, directories: Sequence[str] = (),
                  files: Sequence[str] = (), timeout: float = JOURNALCTL_TIMEOUT) -> FleetView:
-    """Run journalctl and parse what it printed. Raises :class:`JournalReadError` when it
-    read nothing (a missing file, no journal at all); warnings it printed while still
-    reading the rest (a truncated file it ignored) become problems."""
+    """Run journalctl (once per directory, once for the files) and parse what it printed.
+    A source that cannot be read is a problem and the others are still read; raises
+    :class:`JournalReadError` only when nothing could be read. Warnings journalctl printed
+    while reading the rest (a truncated file it ignored) become problems too."""
+    runs: list[tuple[str, list[str]]] = []
+    failed: list[str] = []
     for d in directories:
         if not os.path.isdir(d):
-            raise JournalReadError(f"{d}: not a directory of journal files")
-    for f in files:
-        if not os.path.exists(f):  # journalctl accepts globs: a pattern is checked by journalctl itself
-            if not any(ch in f for ch in "*?["):
-                raise JournalReadError(f"{f}: no such journal file")
-    argv = journalctl_argv(paths, directories, files)
-    try:
-        result = tools.run(argv, timeout=timeout)
-    except ToolError as exc:
-        raise JournalReadError(f"cannot read the journal: {exc}") from exc
-    stderr = [line.strip() for line in result.stderr.splitlines() if line.strip()]
-    if not result.ok and not result.stdout.strip():
-        if any("No entries" in line for line in stderr):  # newer journalctl: exit 1 when nothing matches
-            return FleetView()
-        raise JournalReadError("journalctl failed: " + (printable(stderr[-1]) if stderr else f"exit {result.returncode}"))
-    view = parse_entries(result.stdout.splitlines())
-    view.problems[:0] = [f"journalctl: {printable(line)}" for line in stderr if "No entries" not in line]
+            failed.append(f"{d}: not a directory of journal files")
+        else:
+            runs.append((d, journalctl_argv(paths, d)))
+    present = []
+    for f in files:  # journalctl accepts globs: a pattern is checked by journalctl itself
+        if os.path.exists(f) or any(ch in f for ch in "*?["):
+            present.append(f)
+        else:
+            failed.append(f"{f}: no such journal file")
+    if present:
+        runs.append((", ".join(present), journalctl_argv(paths, files=present)))
+    if not directories and not files:
+        runs.append(("the journal", journalctl_argv(paths)))
+    out: list[str] = []
+    notes: list[str] = []
+    read = 0
+    for what, argv in runs:
+        try:
+            result = tools.run(argv, timeout=timeout)
+        except ToolError as exc:
+            failed.append(f"{what}: cannot read the journal: {exc}")
+            continue
+        stderr = [line.strip() for line in result.stderr.splitlines() if line.strip()]
+        if not result.ok and not result.stdout.strip():
+            if not any("No entries" in line for line in stderr):  # newer journalctl: exit 1 when nothing matches
+                failed.append(f"{what}: journalctl failed: "
+                              + (printable(stderr[-1]) if stderr else f"exit {result.returncode}"))
+            continue
+        read += 1
+        out += result.stdout.splitlines()
+        notes += [f"journalctl: {printable(line)}" for line in stderr if "No entries" not in line]
+    if failed and not read:
+        raise JournalReadError("; ".join(failed))
+    view = parse_entries(out)
+    view.problems[:0] = [*failed, *notes]
     return view
 
 

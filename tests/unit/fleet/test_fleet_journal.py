@@ -140,7 +140,7 @@ def _fake_journalctl(tmp_path: Path, body: str, rc: int = 0, stderr: str = "") -
     (bin_dir / "out").write_text(body)
     (bin_dir / "err").write_text(stderr)
     tool = bin_dir / "journalctl"
-    tool.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > {bin_dir}/argv\ncat {bin_dir}/out\ncat {bin_dir}/err >&2\nexit {rc}\n')
+    tool.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" >> {bin_dir}/argv\ncat {bin_dir}/out\ncat {bin_dir}/err >&2\nexit {rc}\n')
     tool.chmod(0o755)
     return ToolRunner(path=f"{bin_dir}:/usr/bin:/bin")
 
@@ -166,3 +166,21 @@ def test_read_journal_failures_are_one_clear_error(tmp_path: Path) -> None:
         read_journal(tools, HostPaths(Path("/")), files=[str(tmp_path / "missing.journal")])
     with pytest.raises(JournalReadError, match="not a directory"):
         read_journal(tools, HostPaths(Path("/")), directories=[str(tmp_path / "nodir")])
+
+
+def test_one_run_per_directory_and_a_missing_source_does_not_block_the_others(tmp_path: Path) -> None:
+    """journalctl takes one --directory (and none beside --file): one run each, merged."""
+    tools = _fake_journalctl(tmp_path, "\n".join(lines(entry("web-1", MID_A, "r1"))) + "\n")
+    d1, d2 = tmp_path / "remote1", tmp_path / "remote2"
+    d1.mkdir()
+    d2.mkdir()
+    f = tmp_path / "a.journal"
+    f.write_bytes(b"")
+    view = read_journal(tools, HostPaths(Path("/")), directories=[str(d1), str(d2), str(tmp_path / "gone")],
+                        files=[str(f), str(tmp_path / "missing.journal")])
+    argv = (tmp_path / "bin" / "argv").read_text().splitlines()
+    assert argv.count(f"--directory={d1}") == 1 and argv.count(f"--directory={d2}") == 1
+    assert argv.count(f"--file={f}") == 1 and argv.count(f"MESSAGE_ID={RECORD_MESSAGE_ID}") == 3
+    assert len(view.crashes) == 1  # the same record from three runs counts once
+    assert view.problems == [f"{tmp_path / 'gone'}: not a directory of journal files",
+                             f"{tmp_path / 'missing.journal'}: no such journal file"]
