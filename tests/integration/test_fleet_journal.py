@@ -94,16 +94,23 @@ def test_a_directory_of_collector_files(tmp_path: Path) -> None:
 @needs_journal_remote
 @pytest.mark.skipif(not GUEST_EXPORT.is_file(), reason="tests/data/journal/kdump-guest.export not present")
 def test_a_real_guests_export_with_another_host(tmp_path: Path) -> None:
-    """The entry a real Debian 12 guest journaled after a real sysrq-c crash (journalctl -o export),
-    merged with a second machine's: both listed, the same signature counted on both."""
-    export = GUEST_EXPORT.read_bytes() + machine_export(tmp_path, "web-1", MACHINES["web-1"], 1_764_680_000_000_000)
+    """The entry a real Debian 12 guest journaled after a real sysrq-c crash (``journalctl -o export``,
+    binary ``_SELINUX_CONTEXT`` included), uploaded twice, merged with a second machine's: both listed,
+    the guest's crash once, each signature counted."""
+    guest_export = GUEST_EXPORT.read_bytes()
+    export = guest_export + guest_export + machine_export(tmp_path, "web-1", MACHINES["web-1"], 1_764_680_000_000_000)
     out = tmp_path / "collector.journal"
     journal_remote(export, out)
     res = run_crashd(["list", "--journal", "--file", str(out), "--json"])
     assert res.returncode == 0, res.stderr
     data = json.loads(res.stdout)
     hosts = {c["host"]: c for c in data["crashes"]}
-    assert set(hosts) == {"crashd-vm", "web-1"}, data
+    assert sorted(c["host"] for c in data["crashes"]) == ["crashd-vm", "web-1"], data
     guest = hosts["crashd-vm"]
+    assert guest["record"] == "20261202T143043-kdump-148d662a" and guest["signature"] == "237bf7d6164ee02b"
     assert guest["panic"] == PANIC and guest["kind"] == "kdump" and guest["complete"] is True
-    assert guest["machine_id"] == "5c1b0d9f3e2a4c6b8d7e9f0a1b2c3d4e"
+    assert guest["kernel"] == "6.1.0-57-amd64" and guest["crash_time"] == "2026-12-02T14:30:43Z"
+    assert guest["machine_id"] == "63c81b563e454daca3fbb46792c1cbbc"
+    counts = {g["signature"]: (g["count"], g["hosts"]) for g in data["signatures"]}
+    assert counts["237bf7d6164ee02b"] == (1, ["crashd-vm"])
+    assert counts[hosts["web-1"]["signature"]] == (1, ["web-1"])
