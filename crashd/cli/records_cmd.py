@@ -23,6 +23,10 @@ def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("id", metavar="ID", help="record name or a unique prefix of it")
     if verb in ("list", "show"):
         parser.add_argument("--json", action="store_true", help="machine-readable output")
+    if verb == "list":  # crashes of many machines: crashd.cli.fleet_list
+        from crashd.cli import fleet_list
+
+        fleet_list.add_list_arguments(parser)
 
 
 def _row(name: str, meta: dict[str, Any] | None) -> dict[str, Any]:
@@ -54,6 +58,10 @@ def run(verb: str, args: argparse.Namespace, ctx: Context) -> int:
     from crashd.ingest.store import list_records, read_metadata, remove_record, resolve_record
 
     if verb == "list":
+        from crashd.cli import fleet_list
+
+        if fleet_list.wanted(args):
+            return fleet_list.run_list(args, ctx)
         rows = [_row(r.name, r.metadata) for r in list_records(ctx.paths)]
         if args.json:
             print_json({"records": rows})
