@@ -8,15 +8,19 @@ window, clear the screen, fake a prompt). Everything a person sees goes through
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-__all__ = ["JSON_VERSION", "clean", "print_json", "print_table", "text"]
+__all__ = ["JSON_MODES", "JSON_VERSION", "add_json_option", "clean", "print_json", "print_json_lines",
+           "print_table", "text"]
 
 JSON_VERSION = 1
+# pretty: indented (what a bare --json has always printed); short: one line per object (jq, log shippers)
+JSON_MODES = ("pretty", "short")
 
 
 # C0 controls but tab, DEL, and C1 controls (0x9b is a one-byte CSI on many terminals)
@@ -38,11 +42,30 @@ def text(value: object, missing: str = "-") -> str:
     return clean(str(value))
 
 
-def print_json(data: dict[str, Any], stream: TextIO | None = None) -> None:
-    """Print ``data`` as JSON with a top-level ``version`` (the output schema)."""
+def add_json_option(parser: argparse.ArgumentParser, help_text: str = "machine-readable output") -> None:
+    """``--json[=pretty|short]``: every verb's JSON option (``crashd.cli.main`` turns a bare
+    ``--json`` into ``--json=pretty``, so the value never swallows a positional argument)."""
+    parser.add_argument("--json", choices=JSON_MODES, default=None, metavar="MODE",
+                        help=f"{help_text}: MODE pretty (the default of a bare --json, indented) or short "
+                             "(one line per object)")
+
+
+def print_json(data: dict[str, Any], stream: TextIO | None = None, mode: str | None = "pretty") -> None:
+    """Print ``data`` as JSON with a top-level ``version`` (the output schema); ``mode``
+    short puts it on one line."""
     payload = {"version": JSON_VERSION, **data}
-    json.dump(payload, stream or sys.stdout, indent=2, sort_keys=True, default=str)
-    (stream or sys.stdout).write("\n")
+    out = stream or sys.stdout
+    if mode == "short":
+        json.dump(payload, out, sort_keys=True, default=str, separators=(",", ":"))
+    else:
+        json.dump(payload, out, indent=2, sort_keys=True, default=str)
+    out.write("\n")
+
+
+def print_json_lines(objects: Sequence[dict[str, Any]], stream: TextIO | None = None) -> None:
+    """JSON Lines: each object on its own line, each with the schema ``version``."""
+    for obj in objects:
+        print_json(obj, stream, mode="short")
 
 
 def print_table(rows: Sequence[Sequence[str]], header: Sequence[str], stream: TextIO | None = None) -> None:

@@ -56,7 +56,7 @@ def run(verb: str, args: argparse.Namespace, ctx: Context) -> int:
     if verb == "list":
         rows = [_row(r.name, r.metadata) for r in list_records(ctx.paths)]
         if args.json:
-            print_json({"records": rows})
+            print_json({"records": rows}, mode=args.json)
             return EXIT_OK
         if not rows:
             print("No crash records.", file=sys.stderr)
@@ -90,7 +90,7 @@ def run(verb: str, args: argparse.Namespace, ctx: Context) -> int:
 
     meta = read_metadata(path)
     if args.json:
-        print_json({"record": path.name, "path": str(path), "metadata": meta})
+        print_json({"record": path.name, "path": str(path), "metadata": meta}, mode=args.json)
         return EXIT_OK
     panic = meta.get("panic") or {}
     kernel = meta.get("kernel") or {}

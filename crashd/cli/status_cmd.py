@@ -12,7 +12,7 @@ import sys
 from typing import Any
 
 from crashd.cli import EXIT_DEGRADED, EXIT_NOT_ARMED, EXIT_OK, Context
-from crashd.cli.output import print_json
+from crashd.cli.output import add_json_option, print_json
 
 __all__ = ["SYMBOLS", "add_arguments", "run"]
 
@@ -20,7 +20,7 @@ SYMBOLS = {"ok": "ok", "missing": "MISSING", "unknown": "unknown"}
 
 
 def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    add_json_option(parser)
     parser.epilog = "exit status: 0 armed, 3 not armed, 4 armed, but a capture is expected to fail, 1 error"
 
 
@@ -68,7 +68,8 @@ def run(verb: str, args: argparse.Namespace, ctx: Context) -> int:
                 "arm_state": arm_state,
                 "selftest": selftest.to_dict(),
                 "config_errors": config_errors,
-            }
+            },
+            mode=args.json,
         )
     else:
         out = sys.stdout

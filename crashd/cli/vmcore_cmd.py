@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from crashd.cli import EXIT_FAILURE, EXIT_OK, Context
+from crashd.cli.output import add_json_option
 from crashd.core.errors import CrashdError, NotFoundError, UnsafePathError, VmcoreError
 from crashd.core.fsutil import read_regular
 
@@ -45,7 +46,7 @@ def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
         parser.epilog = DMESG_EPILOG
     else:
         parser.add_argument("path", metavar="PATH", help="vmcore file (ELF, kdump-compressed or flattened)")
-        parser.add_argument("--json", action="store_true", help="machine-readable output")
+        add_json_option(parser)
         parser.epilog = INSPECT_EPILOG
 
 
@@ -180,7 +181,7 @@ def _inspect(args: argparse.Namespace) -> int:
     if args.json:
         from crashd.cli.output import print_json
 
-        print_json(report)
+        print_json(report, mode=args.json)
         return EXIT_OK
     out = sys.stdout
     crash_time = report["crash_time"]
