@@ -178,19 +178,31 @@ def _columns(fd: int = 1) -> int | None:
         return None
 
 
-def _json_words(args_list: list[str]) -> list[str]:
+# Options whose value may start with '-' (``--since -2h``): argparse would take it for an option.
+_DASH_VALUE_OPTIONS = frozenset({"--since", "--until", "-S", "-U"})
+
+
+def _normalise_words(args_list: list[str]) -> list[str]:
     """A bare ``--json`` means ``--json=pretty`` (what it always printed), so that
-    ``--json=short|pretty`` is an option with a value and ``show --json ID`` still works."""
+    ``--json=short|pretty`` is an option with a value and ``show --json ID`` still works;
+    ``--since -2h`` becomes ``--since=-2h``, as getopt would read it."""
     out: list[str] = []
-    for i, a in enumerate(args_list):
+    i = 0
+    while i < len(args_list):
+        a = args_list[i]
         if a == "--":
             return out + args_list[i:]
+        if a in _DASH_VALUE_OPTIONS and i + 1 < len(args_list):
+            out.append(f"{a}={args_list[i + 1]}")
+            i += 2
+            continue
         out.append("--json=pretty" if a == "--json" else a)
+        i += 1
     return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args_list = _json_words(list(sys.argv[1:] if argv is None else argv))
+    args_list = _normalise_words(list(sys.argv[1:] if argv is None else argv))
     try:
         parser = _parser(find_verb(args_list))
         args = parser.parse_args(args_list)

@@ -12,7 +12,7 @@ import argparse
 import json
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 __all__ = ["JSON_MODES", "JSON_VERSION", "add_json_option", "clean", "print_json", "print_json_lines",
@@ -68,11 +68,30 @@ def print_json_lines(objects: Sequence[dict[str, Any]], stream: TextIO | None = 
         print_json(obj, stream, mode="short")
 
 
-def print_table(rows: Sequence[Sequence[str]], header: Sequence[str], stream: TextIO | None = None) -> None:
-    """Left-aligned columns; the last column is never padded."""
+def print_table(rows: Sequence[Sequence[str]], header: Sequence[str] | None, stream: TextIO | None = None, *,
+                width: int | None = None, shrink: int | None = None,
+                paint: Callable[[int, int, str], str] | None = None) -> None:
+    """Left-aligned columns; the last column is never padded. ``header`` None: no legend.
+
+    ``width`` (the terminal's): column ``shrink`` is cut (with ``…``) so lines fit; no other
+    column is ever cut. ``paint(row, column, cell)`` colours a padded cell (rows count from 0
+    without the header): widths are measured before colour codes are added."""
     out = stream or sys.stdout
-    table = [list(header), *[[clean(c) for c in r] for r in rows]]
-    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
-    for r in table:
+    ncols = len(header) if header is not None else (len(rows[0]) if rows else 0)
+    body = [[clean(c) for c in r] for r in rows]
+    table = ([list(header)] if header is not None else []) + body
+    widths = [max(len(r[i]) for r in table) for i in range(ncols)] if table else []
+    if width is not None and shrink is not None and table:
+        others = sum(w for i, w in enumerate(widths) if i != shrink) + 2 * (ncols - 1)
+        room = max(width - others, len(header[shrink]) if header is not None else 1, 8)
+        if widths[shrink] > room:
+            widths[shrink] = room
+            for r in table:
+                if len(r[shrink]) > room:
+                    r[shrink] = r[shrink][: room - 1] + "…"
+    first_body = 1 if header is not None else 0
+    for y, r in enumerate(table):
         cells = [c.ljust(widths[i]) if i < len(r) - 1 else c for i, c in enumerate(r)]
+        if paint is not None and y >= first_body:
+            cells = [paint(y - first_body, i, c) for i, c in enumerate(cells)]
         out.write("  ".join(cells).rstrip() + "\n")

@@ -89,10 +89,25 @@ def _resolve(target: str, ctx: Context) -> Path:
     if p.exists():
         return p
     try:
-        from crashd.ingest.store import resolve_record
+        from crashd.cli.select import resolve
     except ImportError:
         raise NotFoundError(f"{target}: no such file, and the record store is not available to resolve IDs") from None
-    return Path(resolve_record(ctx.paths, target))
+    return resolve(ctx.paths, target)
+
+
+def _coloured_text(saved: str, ctx: Context) -> str:
+    from crashd.cli.colour import dmesg_line_level
+    from crashd.cli.output import clean
+
+    return "".join(ctx.colour.dmesg(dmesg_line_level(line), clean(line.rstrip("\n"))) + "\n"
+                   for line in saved.splitlines(keepends=True))
+
+
+def _coloured_log(d: Any, style: str, ctx: Context) -> str:
+    """The log as ``dmesg --color`` shows it: each record in its level's colour."""
+    from crashd.vmcore.render import render
+
+    return "".join(ctx.colour.dmesg(r.level, render([r], style).rstrip("\n")) + "\n" for r in d.log_records())
 
 
 def _dmesg(args: argparse.Namespace, ctx: Context) -> int:
@@ -101,7 +116,10 @@ def _dmesg(args: argparse.Namespace, ctx: Context) -> int:
     if path.is_dir():
         saved = _read_nofollow(path / "dmesg.txt")
         if saved is not None:
-            sys.stdout.buffer.write(saved)
+            if ctx.colour.enabled:  # only a pstore log keeps its <N> levels in the text
+                sys.stdout.write(_coloured_text(saved.decode("utf-8", "replace"), ctx))
+            else:
+                sys.stdout.buffer.write(saved)
             return EXIT_OK
         dump = _dump_in(path)
         if dump is None:
@@ -111,7 +129,7 @@ def _dmesg(args: argparse.Namespace, ctx: Context) -> int:
 
     with open_dump(path, nofollow=nofollow) as d:
         try:
-            text = d.dmesg_text(args.style)
+            text = _coloured_log(d, args.style, ctx) if ctx.colour.enabled else d.dmesg_text(args.style)
         except VmcoreError as exc:
             _warn("dmesg", d.warnings)
             raise VmcoreError(f"{path}: no kernel log: {exc}") from exc

@@ -9,6 +9,7 @@ import pytest
 from tests.integration.cli import run_crashd
 from tests.integration.test_records_cli import populated
 from tests.integration.tty import fake_pager, run_on_tty
+from tests.unit.cli.store import several_records
 from tests.vmcore_builder import Msg, build_machine, write_elf
 
 ESC = "\x1b["
@@ -126,3 +127,25 @@ def test_pstore_levels_in_a_saved_log_are_coloured(tmp_path: Path) -> None:
     res = run_on_tty(["dmesg", str(rec), "--no-pager"])
     assert res.stdout.splitlines() == ["Panic#1 Part1", "<6>[    1.000000] fine", f"{ESC}0;1;31m<3>[    2.000000] bad{ESC}0m"]
     assert run_crashd(["dmesg", str(rec)]).stdout == "Panic#1 Part1\n<6>[    1.000000] fine\n<3>[    2.000000] bad\n"
+
+
+def test_list_fits_the_terminal_cutting_only_the_panic_column(tmp_path: Path) -> None:
+    root, names = several_records(tmp_path / "r")
+    wide = run_on_tty(["list", "--no-pager"], root, {"NO_COLOR": "1"}, columns=400)
+    assert "Kernel panic - not syncing: sysrq triggered crash" in wide.stdout
+    longest = max(len(line) for line in wide.stdout.splitlines())
+    res = run_on_tty(["list", "--no-pager"], root, {"NO_COLOR": "1"}, columns=longest - 20)
+    lines = res.stdout.splitlines()
+    assert len(lines) == 6 and all(len(line) <= longest - 20 for line in lines), lines
+    assert all(any(n in line for line in lines) for n in names)  # no id is ever cut
+    assert "…" in res.stdout and "Kernel panic - not syncing: sysrq triggered crash" not in res.stdout
+    piped = run_crashd(["list"], root, env={"COLUMNS": "60"})  # not a terminal: nothing is cut
+    assert "Kernel panic - not syncing: sysrq triggered crash" in piped.stdout
+
+
+def test_incomplete_records_are_red_on_a_terminal(tmp_path: Path) -> None:
+    root, names = several_records(tmp_path / "r")
+    res = run_on_tty(["list", "--no-pager"], root)
+    line = next(line for line in res.stdout.splitlines() if names[2] in line)  # complete: false
+    assert f"{ESC}0;1;31mno" in line
+    assert ESC not in next(line for line in res.stdout.splitlines() if names[1] in line)
