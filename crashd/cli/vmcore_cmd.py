@@ -205,9 +205,9 @@ def _inspect(args: argparse.Namespace) -> int:
     crash_time = report["crash_time"]
     when = "unknown"
     if crash_time is not None:
-        import time
+        from crashd.cli.timefmt import human
 
-        when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(crash_time)) + f" ({crash_time})"
+        when = f"{human(crash_time)}, {crash_time}"
     rows = [
         ("file", report["path"]),
         ("format", report["format"]),

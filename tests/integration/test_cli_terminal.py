@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -149,3 +150,9 @@ def test_incomplete_records_are_red_on_a_terminal(tmp_path: Path) -> None:
     line = next(line for line in res.stdout.splitlines() if names[2] in line)  # complete: false
     assert f"{ESC}0;1;31mno" in line
     assert ESC not in next(line for line in res.stdout.splitlines() if names[1] in line)
+
+
+def test_inspect_prints_the_crash_time_in_the_one_style(levelled_dump: Path) -> None:
+    res = run_crashd(["inspect", str(levelled_dump)], env={"TZ": "UTC"})
+    line = next(ln for ln in res.stdout.splitlines() if ln.startswith("crash time:"))
+    assert re.fullmatch(r"crash time: +Wed 2024-07-03 09:46:40 UTC \(\d+ years? .*ago\), 1720000000", line), line
