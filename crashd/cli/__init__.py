@@ -203,6 +203,10 @@ def _normalise_words(args_list: list[str]) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = _normalise_words(list(sys.argv[1:] if argv is None else argv))
+    if args_list[:1] == ["__complete"]:  # the shells' helper (crashd.cli.completion); not a verb
+        from crashd.cli.completion import complete_main
+
+        return complete_main(args_list[1:])
     try:
         parser = _parser(find_verb(args_list))
         args = parser.parse_args(args_list)
