@@ -146,3 +146,21 @@ def test_show_remove_dmesg_share_the_selection(tmp_path: Path, capsys: pytest.Ca
     assert main(["remove", "--root", str(root), "last"]) == 0
     assert capsys.readouterr().out == f"removed {names[4]}\n"
     assert not (HostPaths(root).crash_store / names[4]).exists()
+
+
+def test_every_json_option_takes_short_and_pretty() -> None:
+    """``main`` turns a bare --json into --json=pretty: a verb with a store_true --json would break."""
+    import argparse
+
+    from crashd.cli import VERBS, _parser
+    from crashd.cli.output import JSON_MODES
+
+    with_json = []
+    for verb in VERBS:
+        parser = _parser(verb)
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[verb]
+        for action in sub._actions:
+            if "--json" in action.option_strings:
+                assert tuple(action.choices or ()) == JSON_MODES, f"{verb}: use crashd.cli.output.add_json_option"
+                with_json.append(verb)
+    assert {"status", "estimate", "test", "list", "show", "inspect", "config"} <= set(with_json)
