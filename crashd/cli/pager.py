@@ -8,6 +8,10 @@ quit when the text fits one screen (F), keep colours (R), chop long lines (S),
 leave the text on the screen (X), a long prompt (M), quit on ^C (K).
 A pager that cannot be started leaves the output plain, on the terminal.
 
+Secure mode, as systemd's (crash records are root's, and a pager can run commands):
+with ``$SYSTEMD_PAGERSECURE`` true, or unset while root through ``sudo``/``pkexec``,
+only ``less`` runs, with ``LESSSECURE=1`` (no shell escapes, no editor, no log files).
+
 The pager takes file descriptor 1 over (``dup2``), so everything a verb writes —
 ``sys.stdout`` and ``sys.stdout.buffer`` alike — reaches it; stderr stays on the
 terminal.
@@ -22,12 +26,26 @@ import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
-__all__ = ["DEFAULT_LESS", "pager_argv", "pager_env", "paged"]
+__all__ = ["DEFAULT_LESS", "pager_argv", "pager_env", "paged", "secure_mode"]
 
 DEFAULT_LESS = "FRSXMK"
 
 
-def pager_argv(env: Mapping[str, str]) -> list[str] | None:
+_TRUE = {"1", "yes", "true", "on", "y", "t"}
+_FALSE = {"0", "no", "false", "off", "n", "f"}
+
+
+def secure_mode(env: Mapping[str, str], euid: int | None = None) -> bool:
+    value = env.get("SYSTEMD_PAGERSECURE", "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    euid = os.geteuid() if euid is None else euid
+    return euid == 0 and bool(env.get("SUDO_UID") or env.get("PKEXEC_UID"))
+
+
+def pager_argv(env: Mapping[str, str], euid: int | None = None) -> list[str] | None:
     """The pager's argv under ``env``; None when paging is off (empty, ``cat``, unparsable)."""
     value = env.get("SYSTEMD_PAGER")
     if value is None:
@@ -36,18 +54,23 @@ def pager_argv(env: Mapping[str, str]) -> list[str] | None:
         return ["less"]
     try:
         argv = shlex.split(value)
-    except ValueError:  # an unbalanced quote: as if unset would surprise; plain output
+    except ValueError:  # an unbalanced quote: plain output rather than a guess
         return None
-    if not argv or argv == ["cat"] or os.path.basename(argv[0]) == "cat" and len(argv) == 1:
+    if not argv or (len(argv) == 1 and os.path.basename(argv[0]) == "cat"):
         return None
+    if secure_mode(env, euid) and os.path.basename(argv[0]) != "less":
+        return ["less"]  # only less is known to honour LESSSECURE
     return argv
 
 
-def pager_env(env: Mapping[str, str]) -> dict[str, str]:
-    """The pager's environment: ``LESS`` as systemd sets it (``$SYSTEMD_LESS`` or FRSXMK)."""
+def pager_env(env: Mapping[str, str], euid: int | None = None) -> dict[str, str]:
+    """The pager's environment: ``LESS`` as systemd sets it (``$SYSTEMD_LESS`` or FRSXMK),
+    ``LESSSECURE=1`` in secure mode."""
     out = dict(env)
     out["LESS"] = env.get("SYSTEMD_LESS", DEFAULT_LESS)
     out.setdefault("LESSCHARSET", "utf-8")
+    if secure_mode(env, euid):
+        out["LESSSECURE"] = "1"
     return out
 
 

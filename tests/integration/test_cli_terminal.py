@@ -156,3 +156,14 @@ def test_inspect_prints_the_crash_time_in_the_one_style(levelled_dump: Path) -> 
     res = run_crashd(["inspect", str(levelled_dump)], env={"TZ": "UTC"})
     line = next(ln for ln in res.stdout.splitlines() if ln.startswith("crash time:"))
     assert re.fullmatch(r"crash time: +Wed 2024-07-03 09:46:40 UTC \(\d+ years? .*ago\), 1720000000", line), line
+
+
+def test_secure_mode_runs_only_less_with_lesssecure(tmp_path: Path) -> None:
+    root, _ = populated(tmp_path / "r")
+    other = fake_pager(tmp_path / "bin")
+    less = tmp_path / "bin" / "less"
+    less.write_text('#!/bin/sh\necho "LESS-START LESSSECURE=$LESSSECURE"\ncat\n')
+    less.chmod(0o755)
+    env = {"PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin", "PAGER": str(other), "SYSTEMD_PAGERSECURE": "1"}
+    assert run_on_tty(["list"], root, env).stdout.startswith("LESS-START LESSSECURE=1\n")
+    assert run_on_tty(["list"], root, {**env, "SYSTEMD_PAGERSECURE": "0"}).stdout.startswith("PAGER-START")

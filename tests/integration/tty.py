@@ -32,7 +32,8 @@ def run_on_tty(args: Sequence[str], root: Path | None = None, env: dict[str, str
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
     base = {k: v for k, v in os.environ.items()
             if k not in ("JOURNAL_STREAM", "INVOCATION_ID", "NOTIFY_SOCKET", "PAGER", "SYSTEMD_PAGER", "NO_COLOR",
-                         "SYSTEMD_COLORS", "COLUMNS", "LESS", "SYSTEMD_LESS")}
+                         "SYSTEMD_COLORS", "COLUMNS", "LESS", "SYSTEMD_LESS", "SYSTEMD_PAGERSECURE", "SUDO_UID",
+                         "PKEXEC_UID")}
     full_env = {**base, "PYTHONPATH": str(REPO), "TERM": "xterm-256color", **(env or {})}
     argv = [sys.executable, "-m", "crashd", *args, *(["--root", str(root)] if root is not None else [])]
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=slave, stderr=subprocess.PIPE, env=full_env)

@@ -41,7 +41,7 @@ def test_crashd_8_has_every_section_and_every_verb() -> None:
     options = page.split("\n.SH OPTIONS\n", 1)[1].split("\n.SH ", 1)[0]
     for verb in VERBS:
         assert f"\n.SS crashd {verb}\n" in options, verb
-    for env in ("SYSTEMD_PAGER", "PAGER", "SYSTEMD_LESS", "NO_COLOR", "SYSTEMD_COLORS", "CRASHD_ROOT", "COLUMNS"):
+    for env in ("SYSTEMD_PAGER", "PAGER", "SYSTEMD_PAGERSECURE", "SYSTEMD_LESS", "NO_COLOR", "SYSTEMD_COLORS", "CRASHD_ROOT", "COLUMNS"):
         assert f"\n.B {env}\n" in page.split("\n.SH ENVIRONMENT\n", 1)[1], env
     assert "crashd.conf (5)" in page or ".BR crashd.conf (5)" in page
 

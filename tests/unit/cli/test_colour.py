@@ -79,3 +79,15 @@ def test_level_of_a_syslog_prefixed_line() -> None:
     assert dmesg_line_level("<12>[    1.000000] user warning") == 4  # facility 1, level 4
     assert dmesg_line_level("[    1.000000] no prefix") is None
     assert dmesg_line_level("Panic#1 Part1") is None
+
+
+def test_pager_secure_mode_under_sudo_by_default() -> None:
+    from crashd.cli.pager import pager_argv, pager_env, secure_mode
+
+    assert secure_mode({"SUDO_UID": "1000"}, euid=0) and not secure_mode({"SUDO_UID": "1000"}, euid=1000)
+    assert not secure_mode({}, euid=0) and not secure_mode({"SUDO_UID": "1000", "SYSTEMD_PAGERSECURE": "no"}, euid=0)
+    assert pager_argv({"PAGER": "most -s", "SUDO_UID": "1000"}, euid=0) == ["less"]
+    assert pager_argv({"PAGER": "most -s"}, euid=0) == ["most", "-s"]
+    assert pager_env({"SUDO_UID": "1000"}, euid=0)["LESSSECURE"] == "1"
+    assert "LESSSECURE" not in pager_env({}, euid=0)
+    assert pager_argv({"PAGER": "'unbalanced"}) is None and pager_argv({"PAGER": "/bin/cat"}) is None
