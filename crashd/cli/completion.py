@@ -89,8 +89,10 @@ def _value_cases(specs: list[VerbSpec], dirs: str, files: str, words: str) -> li
     for s in specs:
         for opt, kind in s.values.items():
             action = dirs if kind == "dir" else files if kind == "file" else words.format(kind) if kind else ":"
-            guard = '[[ $sep == = ]] && ' if opt in ATTACHED_ONLY else ""
-            arms.append(f"            {_q(f'{s.name} {opt}')}) {guard}{action}; return ;;")
+            if opt in ATTACHED_ONLY:  # "--json ID": the next word is no value of --json
+                arms.append(f"            {_q(f'{s.name} {opt}')}) if [[ $sep == = ]]; then {action}; return; fi ;;")
+            else:
+                arms.append(f"            {_q(f'{s.name} {opt}')}) {action}; return ;;")
     return arms
 
 

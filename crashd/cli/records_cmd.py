@@ -19,7 +19,7 @@ from crashd.core.errors import NotFoundError
 
 __all__ = ["LIST_HEADER", "add_arguments", "list_arguments", "run"]
 
-LIST_HEADER = ["TIME", "RECORD", "KIND", "KERNEL", "SIGNATURE", "COUNT", "DUMP", "COMPLETE", "PANIC"]
+LIST_HEADER = ["TIME", "RECORD", "KIND", "KERNEL", "SIGNATURE", "COUNT", "VMCORE", "COMPLETE", "PANIC"]
 
 
 def list_arguments(parser: argparse.ArgumentParser) -> None:

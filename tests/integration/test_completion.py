@@ -95,6 +95,7 @@ def test_bash_completes_verbs_options_and_record_ids(store: tuple[Path, list[str
     assert sorted(_bash(["crashd", "config", ""], store, with_bash_completion)) == ["check", "show"]
     assert _bash(["crashd", "show", names[2][:20]], store, with_bash_completion) == [names[2]]
     assert sorted(_bash(["crashd", "remove", ""], store, with_bash_completion)) == sorted([*names, "last"])
+    assert _bash(["crashd", "show", "--json", names[1][:18]], store, with_bash_completion) == [names[1]]  # bare --json
     assert names[3] in _bash(["crashd", "dmesg", names[3][:12]], store, with_bash_completion)
 
 
@@ -144,3 +145,4 @@ def test_zsh_completes_a_verb_and_a_record_id(store: tuple[Path, list[str], Path
     assert f"crashd show {names[2]}" in _zsh_complete(f"crashd show {names[2][:20]}", store, tmp_path)
     assert "--no-legend" in _zsh_complete("crashd list --no-le", store, tmp_path)
     assert "crashd list --json=short" in _zsh_complete("crashd list --json=sh", store, tmp_path)
+    assert f"crashd show --json {names[1]}" in _zsh_complete(f"crashd show --json {names[1][:18]}", store, tmp_path)

@@ -31,7 +31,7 @@ def test_plain_list_is_oldest_first_with_a_legend(store: tuple[Path, list[str]],
     root, names = store
     assert main(["list", "--root", str(root)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["TIME", "RECORD", "KIND", "KERNEL", "SIGNATURE", "COUNT", "DUMP", "COMPLETE", "PANIC"]
+    assert lines[0].split() == ["TIME", "RECORD", "KIND", "KERNEL", "SIGNATURE", "COUNT", "VMCORE", "COMPLETE", "PANIC"]
     assert [next(n for n in names if n in line) for line in lines[1:]] == names
     assert main(["list", "--root", str(root), "--no-legend"]) == 0
     out = capsys.readouterr()
