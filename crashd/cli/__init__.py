@@ -226,13 +226,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     paths = HostPaths.from_env(args.root)
     tools = ToolRunner.for_root(paths.root, args.tools_path or os.environ.get(TOOLS_PATH_ENV))
+    from contextlib import AbstractContextManager, nullcontext
+
     from crashd.cli.colour import decide
-    from crashd.cli.pager import paged
 
     ctx = Context(paths=paths, tools=tools, debug=args.debug, colour=decide(), columns=_columns())
     module = importlib.import_module(VERBS[args.verb][0])
+    pager: AbstractContextManager[object] = nullcontext()
+    if args.verb in PAGED_VERBS and not args.no_pager:  # the capture kernel's `save` never loads it
+        from crashd.cli.pager import paged
+
+        pager = paged()
     try:
-        with paged(args.verb in PAGED_VERBS and not args.no_pager):
+        with pager:
             return int(module.run(args.verb, args, ctx))
     except CrashdError as exc:
         if args.debug:
