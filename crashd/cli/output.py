@@ -46,8 +46,8 @@ def add_json_option(parser: argparse.ArgumentParser, help_text: str = "machine-r
     """``--json[=pretty|short]``: every verb's JSON option (``crashd.cli.main`` turns a bare
     ``--json`` into ``--json=pretty``, so the value never swallows a positional argument)."""
     parser.add_argument("--json", choices=JSON_MODES, default=None, metavar="MODE",
-                        help=f"{help_text}: MODE pretty (the default of a bare --json, indented) or short "
-                             "(one line per object)")
+                        help=f"{help_text}: pretty (indented; what a bare --json gives) or short "
+                             "(one line per object; list: one line per record)")
 
 
 def print_json(data: dict[str, Any], stream: TextIO | None = None, mode: str | None = "pretty") -> None:

@@ -36,7 +36,7 @@ def list_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-n", "--lines", type=count_arg, metavar="N", help="the newest N records only")
     parser.add_argument("-r", "--reverse", action="store_true", help="newest first")
     parser.add_argument("--no-legend", action="store_true", help="no column headings or hints (for scripts)")
-    add_json_option(parser, "machine-readable output (short: one line per record)")
+    add_json_option(parser)
 
 
 def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
