@@ -14,13 +14,13 @@ import argparse
 import sys
 
 from crashd.cli import EXIT_FAILURE, EXIT_NOT_ARMED, EXIT_OK, Context
-from crashd.cli.output import print_json
+from crashd.cli.output import add_json_option, print_json
 
 __all__ = ["add_arguments", "arm", "disarm", "run"]
 
 
 def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    add_json_option(parser)
     if verb == "arm":
         parser.epilog = "exit status: 0 armed, 1 kexec failed, 3 not ready to arm"
     else:
@@ -29,7 +29,7 @@ def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
 
 def _say(args: argparse.Namespace, ok: bool, message: str, **extra: object) -> None:
     if args.json:
-        print_json({"ok": ok, "message": message, **extra})
+        print_json({"ok": ok, "message": message, **extra}, mode=args.json)
     else:
         print(message, file=sys.stdout if ok else sys.stderr)
 

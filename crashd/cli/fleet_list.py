@@ -74,7 +74,7 @@ def run_list(args: argparse.Namespace, ctx: Context) -> int:
     if view.skipped > len([p for p in view.problems if not p.startswith("journalctl:")]):
         print(f"crashd list: {view.skipped} entries skipped in all", file=sys.stderr)
     if args.json:
-        print_json(view.to_json())
+        print_json(view.to_json(), mode=args.json)
         return EXIT_OK
     if not view.crashes:
         print(f"No crash records in {source}.", file=sys.stderr)
