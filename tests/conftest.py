@@ -6,6 +6,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property tests check behaviour, never speed: on a loaded CI machine (2 cores shared with QEMU)
+# input generation is slow, and a deadline or the too_slow health check would fail by chance.
+settings.register_profile("crashd", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("crashd")
 
 DATA = Path(__file__).resolve().parent / "data"
 # The reference dump every reader test compares against (tests/data/vmcores/<REF>.*).
