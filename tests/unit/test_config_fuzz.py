@@ -16,7 +16,7 @@ from crashd.core.config import read_config
 from crashd.core.paths import HostPaths
 from crashd.core.settings import SETTINGS
 
-FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 _keys = st.sampled_from([s.key for s in SETTINGS] + ["x", ""])
 _sections = st.sampled_from(sorted({s.section for s in SETTINGS}) + ["nope", ""])

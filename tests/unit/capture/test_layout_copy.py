@@ -155,7 +155,7 @@ def test_copy_on_a_full_tmpfs_raises_nospace(tmp_path: Path) -> None:
         subprocess.run(["umount", str(mnt)], check=True)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(
     zero_runs=st.lists(st.tuples(st.integers(0, 30 * PAGE), st.integers(1, 3 * PAGE)), max_size=8),
     sizes=st.lists(st.integers(1, 9 * PAGE), min_size=1, max_size=3),
