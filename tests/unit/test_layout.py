@@ -22,7 +22,8 @@ ALLOWED: dict[str, set[str]] = {
     "arm": {"arm"} | SHARED,
     "capture": {"capture"} | SHARED,
     "ingest": {"ingest"} | SHARED,
-    "cli": {"cli", "arm", "capture", "ingest", "top"} | SHARED,
+    "analyze": {"analyze"} | SHARED,  # drgn triage of a dump (issue 15); run by the CLI after ingest
+    "cli": {"cli", "arm", "capture", "ingest", "analyze", "top"} | SHARED,
     "top": {"cli", "top"},
 }
 # The spool contract (names, the directory regex, the capture.json schema) is the one
