@@ -16,6 +16,31 @@ from typing import Any
 from crashd.analyze.debuginfo import DebugInfo, KernelId
 from crashd.analyze.schema import Analysis, Backtrace, Frame, Memory, ModuleRow, TaskRow, empty
 from crashd.analyze.taint import explain_taint, taint_letters
+from crashd.core.errors import CrashdError
+
+# drgn is a Recommends (python3-drgn): this module is imported only to analyse, and a missing drgn
+# is reported by drgn_available() as something to install, not as an error.
+try:
+    import drgn
+    from drgn.helpers.linux.cpumask import for_each_online_cpu
+    from drgn.helpers.linux.list import list_for_each_entry
+    from drgn.helpers.linux.mm import totalram_pages
+    from drgn.helpers.linux.pid import for_each_task
+    from drgn.helpers.linux.sched import cpu_curr, task_state_to_char
+except ImportError:  # pragma: no cover - exercised by the packaging test's scan, not at run time
+    drgn = None
+try:  # newer helpers: absent from older drgn releases (Debian 12 has 0.0.22)
+    from drgn.helpers.linux.sched import task_cpu
+except ImportError:
+    task_cpu = None
+try:
+    from drgn.helpers.linux.slab import for_each_slab_cache, slab_cache_usage, slab_total_usage
+except ImportError:
+    for_each_slab_cache = slab_cache_usage = slab_total_usage = None
+try:
+    from drgn.helpers.common.memory import identify_address
+except ImportError:
+    identify_address = None
 
 __all__ = ["MAX_FRAMES", "MAX_TASKS", "PANIC_MACHINERY", "analyze_dump", "drgn_available", "fault_address", "top_frames"]
 
@@ -38,9 +63,7 @@ _FAULT = re.compile(r"unable to handle (?:page fault for address|kernel (?:NULL 
 
 def drgn_available() -> str | None:
     """drgn's version when it can be imported, else None (the package is a Recommends)."""
-    try:
-        import drgn
-    except ImportError:
+    if drgn is None:
         return None
     return str(getattr(drgn, "__version__", "?"))
 
@@ -90,8 +113,6 @@ def _task_backtrace(prog: Any, task: Any, cpu: int | None) -> Backtrace:
 
 
 def _modules(prog: Any, info: DebugInfo, report: Analysis) -> None:
-    from drgn.helpers.linux.list import list_for_each_entry
-
     rows: list[ModuleRow] = []
     paths: list[str] = []
     for mod in list_for_each_entry("struct module", prog["modules"].address_of_(), "list"):
@@ -120,13 +141,6 @@ def _modules(prog: Any, info: DebugInfo, report: Analysis) -> None:
 
 
 def _tasks(prog: Any, report: Analysis) -> list[Any]:
-    from drgn.helpers.linux.pid import for_each_task
-    from drgn.helpers.linux.sched import task_state_to_char
-
-    try:
-        from drgn.helpers.linux.sched import task_cpu
-    except ImportError:  # older drgn
-        task_cpu = None
     rows: list[tuple[TaskRow, Any]] = []
     for task in for_each_task(prog):
         cpu = None
@@ -145,8 +159,6 @@ def _tasks(prog: Any, report: Analysis) -> list[Any]:
 
 
 def _memory(prog: Any) -> Memory:
-    from drgn.helpers.linux.mm import totalram_pages
-
     page = int(prog["PAGE_SIZE"]) if _has(prog, "PAGE_SIZE") else 4096
     mem = Memory(total_bytes=int(totalram_pages(prog)) * page, free_bytes=None, slab_reclaimable_bytes=None,
                  slab_unreclaimable_bytes=None, top_slab_caches=[])
@@ -154,18 +166,16 @@ def _memory(prog: Any) -> Memory:
         mem["free_bytes"] = int(prog["vm_zone_stat"][prog["NR_FREE_PAGES"]].counter) * page
     except (LookupError, AttributeError):
         pass
+    if slab_total_usage is None:
+        return mem
     try:
-        from drgn.helpers.linux.slab import slab_total_usage
-
         usage = slab_total_usage(prog)
         # NR_SLAB_*_B (v5.9, d42f3245c7e2) are updated in bytes but kept in pages, as /proc/meminfo reads them
         mem["slab_reclaimable_bytes"] = int(usage.reclaimable_pages) * page
         mem["slab_unreclaimable_bytes"] = int(usage.unreclaimable_pages) * page
-    except (ImportError, LookupError, AttributeError):
+    except (LookupError, AttributeError):
         pass
     try:
-        from drgn.helpers.linux.slab import for_each_slab_cache, slab_cache_usage
-
         caches = []
         for cache in for_each_slab_cache(prog):
             use = slab_cache_usage(cache)
@@ -174,7 +184,7 @@ def _memory(prog: Any) -> Memory:
                            else int(use.num_objs) * int(cache.size),
                            "objects": int(use.active_objs)})
         mem["top_slab_caches"] = sorted(caches, key=lambda c: -c["bytes"])[:10]
-    except (ImportError, LookupError, AttributeError, ValueError):
+    except (LookupError, AttributeError, ValueError):
         pass
     return mem
 
@@ -198,14 +208,12 @@ def _has_member(obj: Any, member: str) -> bool:
 def _fault(prog: Any, addr: int) -> dict[str, Any]:
     what = None
     try:
-        from drgn.helpers.common.memory import identify_address
-
-        what = identify_address(prog, addr)
-    except ImportError:
-        try:
+        if identify_address is not None:
+            what = identify_address(prog, addr)
+        else:
             what = prog.symbol(addr).name
-        except LookupError:
-            what = None
+    except LookupError:
+        what = None
     except Exception as exc:  # noqa: BLE001 - an unmapped address can fail in many ways
         what = f"not identified: {exc}"
     if what is None and addr < 4096:
@@ -223,8 +231,8 @@ def _part(report: Analysis, name: str, fn: Any) -> Any:
 
 def analyze_dump(dump: Path, kernel: KernelId, info: DebugInfo, *, kind: str | None = None, dmesg: str = "") -> Analysis:
     """The report for ``dump`` with ``info``'s vmlinux; ``kind`` is the record's panic kind."""
-    import drgn
-
+    if drgn is None:
+        raise CrashdError("drgn is not installed: install python3-drgn (pip: drgn)")
     start = time.monotonic()
     report = empty("ok", {"release": kernel.release, "build_id": kernel.build_id})
     report["tool"] = f"drgn {getattr(drgn, '__version__', '?')}"
@@ -241,9 +249,7 @@ def analyze_dump(dump: Path, kernel: KernelId, info: DebugInfo, *, kind: str | N
     if crashed is not None:
         task = crashed.object
         try:
-            from drgn.helpers.linux.sched import task_cpu
-
-            crashed_cpu = int(task_cpu(task))
+            crashed_cpu = int(task_cpu(task)) if task_cpu is not None else None
         except Exception:  # noqa: BLE001
             crashed_cpu = None
         bt = _part(report, "crashed task backtrace", lambda: _task_backtrace(prog, task, crashed_cpu))
@@ -252,9 +258,6 @@ def analyze_dump(dump: Path, kernel: KernelId, info: DebugInfo, *, kind: str | N
             report["top_frames"] = top_frames(bt["frames"])
 
     def cpus() -> list[Backtrace]:
-        from drgn.helpers.linux.cpumask import for_each_online_cpu
-        from drgn.helpers.linux.sched import cpu_curr
-
         out = []
         for cpu in for_each_online_cpu(prog):
             if cpu == crashed_cpu:
