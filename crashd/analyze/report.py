@@ -28,7 +28,7 @@ try:
     from drgn.helpers.linux.pid import for_each_task
     from drgn.helpers.linux.sched import cpu_curr, task_state_to_char
 except ImportError:  # pragma: no cover - exercised by the packaging test's scan, not at run time
-    drgn = None
+    drgn = None  # type: ignore[assignment]
 try:  # newer helpers: absent from older drgn releases (Debian 12 has 0.0.22)
     from drgn.helpers.linux.sched import task_cpu
 except ImportError:
@@ -36,11 +36,11 @@ except ImportError:
 try:
     from drgn.helpers.linux.slab import for_each_slab_cache, slab_cache_usage, slab_total_usage
 except ImportError:
-    for_each_slab_cache = slab_cache_usage = slab_total_usage = None
+    for_each_slab_cache = slab_cache_usage = slab_total_usage = None  # type: ignore[assignment]
 try:
     from drgn.helpers.common.memory import identify_address
 except ImportError:
-    identify_address = None
+    identify_address = None  # type: ignore[assignment]
 
 __all__ = ["MAX_FRAMES", "MAX_TASKS", "PANIC_MACHINERY", "analyze_dump", "drgn_available", "fault_address", "top_frames"]
 
@@ -57,8 +57,10 @@ PANIC_MACHINERY = frozenset({
     "do_translation_fault", "do_mem_abort", "el1_abort", "el1h_64_sync_handler", "el1h_64_sync", "bug_handler",
     "call_break_hook", "brk_handler", "do_el1_brk64", "el1_dbg", "__do_user_fault",
 })
-_FAULT = re.compile(r"unable to handle (?:page fault for address|kernel (?:NULL pointer dereference|paging request) at"
-                    r"(?: virtual address)?)[: ]+(?:0x)?([0-9a-fA-F]{1,16})")
+_FAULT = re.compile(
+    r"(?:unable to handle page fault for address|NULL pointer dereference, address"  # x86
+    r"|unable to handle kernel (?:NULL pointer dereference|paging request) at(?: virtual address)?)"  # arm64, arm
+    r"[: ]+(?:0x)?([0-9a-fA-F]{1,16})", re.IGNORECASE)
 
 
 def drgn_available() -> str | None:

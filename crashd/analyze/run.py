@@ -17,6 +17,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from crashd.analyze.debuginfo import DebugInfo, KernelId, NoDebugInfo, find_debuginfo
 from crashd.analyze.schema import Analysis, empty
@@ -83,7 +84,13 @@ def make_report(
         report["install"] = "python3-drgn (pip: drgn)"
         report["debuginfo"] = {"vmlinux": str(info.vmlinux), "how": info.how, "verified": info.verified}
         return report
-    return analyze_dump(dump, kernel, info, kind=kind, dmesg=dmesg)
+    try:
+        return analyze_dump(dump, kernel, info, kind=kind, dmesg=dmesg)
+    except Exception as exc:  # noqa: BLE001 - drgn raises many types for a file it cannot use
+        report = empty("failed", ident)
+        report["debuginfo"] = {"vmlinux": str(info.vmlinux), "how": info.how, "verified": info.verified}
+        report["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        return report
 
 
 def write_analysis(record: Path, report: Analysis) -> None:
@@ -91,7 +98,7 @@ def write_analysis(record: Path, report: Analysis) -> None:
     write_durable(record, ANALYSIS_TXT, format_report(report).encode())
 
 
-def read_analysis(record: Path) -> dict[str, object] | None:
+def read_analysis(record: Path) -> dict[str, Any] | None:
     """The record's ``analysis.json``, or None when it has none or it is unreadable (not ours)."""
     from crashd.core.errors import UnsafePathError
     from crashd.core.fsutil import read_regular

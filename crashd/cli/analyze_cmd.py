@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from crashd.cli import EXIT_NOT_ARMED, EXIT_OK, Context
+from crashd.cli import EXIT_FAILURE, EXIT_NOT_ARMED, EXIT_OK, Context
 
 __all__ = ["add_arguments", "run"]
 
@@ -59,6 +59,9 @@ def run(verb: str, args: argparse.Namespace, ctx: Context) -> int:
         # a report made with debug info is not replaced by "install the debug info" from a run without it
         if report["status"] == "ok" or not previous or previous.get("status") != "ok":
             write_analysis(ref.record, report)
+    if report["status"] == "failed":
+        print(f"crashd analyze: analysis failed: {report['error']}", file=sys.stderr)
+        return EXIT_FAILURE
     if report["status"] != "ok":
         print(f"crashd analyze: no analysis: install {report['install']}", file=sys.stderr)
         for problem in report["problems"]:
