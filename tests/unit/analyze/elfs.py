@@ -5,7 +5,6 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
-
 __all__ = ["elf_with_build_id", "note", "write_vmlinux"]
 
 

@@ -16,7 +16,6 @@ from crashd.analyze.schema import empty, validate
 from crashd.analyze.taint import explain_taint, taint_letters
 from crashd.analyze.text import format_frame, format_report
 from crashd.core.config import default_config
-from crashd.core.errors import ToolError
 from crashd.core.paths import HostPaths
 from crashd.core.settings import AnalyzeConfig
 from crashd.core.tools import ToolRunner
