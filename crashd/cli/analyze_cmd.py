@@ -1,6 +1,6 @@
 """``crashd analyze ID``: the triage report of a record's dump, made with drgn and the kernel's debug info.
 
-For a record the report is (re)written into it as ``analysis.json`` and ``analysis.txt``; for a
+For a record the report is (re)written into it (a failed analysis leaves the record as it was) as ``analysis.json`` and ``analysis.txt``; for a
 dump file (``crashd analyze PATH --debuginfo DIR``, e.g. a dump from another machine) it is only
 printed. The dump is opened read-only. Exit status: 0 a report was made (parts that could not be
 read are listed in it); 3 no debug info or no drgn (one line says what to install); 1 failure;
@@ -56,8 +56,9 @@ def run(verb: str, args: argparse.Namespace, ctx: Context) -> int:
         from crashd.analyze.run import read_analysis
 
         previous = read_analysis(ref.record)
-        # a report made with debug info is not replaced by "install the debug info" from a run without it
-        if report["status"] == "ok" or not previous or previous.get("status") != "ok":
+        # a failed analysis leaves the record as it was; a report made with debug info is not
+        # replaced by "install the debug info" from a run without it
+        if report["status"] == "ok" or (report["status"] != "failed" and (not previous or previous.get("status") != "ok")):
             write_analysis(ref.record, report)
     if report["status"] == "failed":
         print(f"crashd analyze: analysis failed: {report['error']}", file=sys.stderr)

@@ -16,6 +16,7 @@ from tests.vmcore_builder import build_machine, write_elf
 REL = "6.1.0-57-amd64"
 BID = "6a2b4ac77585b8cf102cba771300e573c8489b69"
 NAME = "20261202T140302-kdump-1799bbbf"
+SYNTH_BID = "0123456789abcdef0123456789abcdef01234567"  # tests/vmcore_builder.py's VMCOREINFO
 
 
 def _root(tmp_path: Path, *, debuginfo: str | None = BID) -> tuple[Path, Path]:
@@ -132,6 +133,51 @@ def test_analyze_with_debug_info_drgn_cannot_use_fails_and_says_why(tmp_path: Pa
     res = run_crashd(["analyze", NAME], root, timeout=300)
     assert res.returncode == 1, (res.stdout, res.stderr)
     assert res.stderr.startswith("crashd analyze: analysis failed: ")
-    report = json.loads((record / "analysis.json").read_text())
-    assert report["status"] == "failed" and report["error"]
-    assert "Analysis: failed: " in run_crashd(["show", NAME], root).stdout
+    assert not (record / "analysis.json").exists()  # a failure leaves the record as it was
+
+
+def _saved_and_ingested(tmp_path: Path, extra: dict[str, str | bytes]) -> tuple[Path, str, str]:
+    """`crashd save` in a fake capture kernel, then `crashd ingest`: (root, record name, ingest output)."""
+    from tests.fakeroot import build_root
+    from tests.unit.ingest.scenario import BOOT_CRASHED, sysrq_messages
+    from tests.vmcore_builder import write_elf_vmcore
+
+    build_root(tmp_path, {
+        "/proc/cmdline": f"console=ttyS0 systemd.unit=crashd-capture.target crashd.boot_id={BOOT_CRASHED}\n",
+        "/proc/sys/kernel/random/boot_id": "99999999-8c1e-4a53-9d55-8c2ba3b7e1a2\n",
+        "/etc/crashd.conf": "[capture]\ncollector = copy\nfinal_action = shell\n",
+        "/etc/os-release": "ID=debian\n",
+        "/var/crash/": "",
+        "/sys/fs/pstore/": "",
+        **extra,
+    })
+    write_elf_vmcore(tmp_path / "proc/vmcore", sysrq_messages())
+    assert run_crashd(["save"], tmp_path).returncode == 0
+    res = run_crashd(["ingest"], tmp_path, timeout=300)
+    assert res.returncode == 0, res.stderr
+    (name,) = [p.name for p in (tmp_path / "var/lib/crash").iterdir() if p.name[0].isdigit()]
+    return tmp_path, name, res.stdout + res.stderr
+
+
+def test_ingest_without_debug_info_says_once_what_to_install(tmp_path: Path) -> None:
+    root, name, out = _saved_and_ingested(tmp_path, {})
+    release = json.loads((root / "var/lib/crash" / name / "metadata.json").read_text())["kernel"]["release"]
+    assert f"{name}: no debug info; install linux-image-{release}-dbg and run crashd analyze {name}" in out
+    assert "analysis failed" not in out
+    assert json.loads((root / "var/lib/crash" / name / "analysis.json").read_text())["status"] == "no-debuginfo"
+
+
+def test_an_analysis_that_fails_at_ingest_leaves_the_record_and_is_one_line(tmp_path: Path) -> None:
+    """A debug vmlinux drgn cannot use (the right build id, no DWARF): the analysis child fails."""
+    from tests.unit.analyze.elfs import elf_with_build_id
+
+    probe_root, _, _ = _saved_and_ingested(tmp_path / "probe", {})
+    (rec,) = [p for p in (probe_root / "var/lib/crash").iterdir() if p.name[0].isdigit()]
+    release = json.loads((rec / "metadata.json").read_text())["kernel"]["release"]
+    root, name, out = _saved_and_ingested(tmp_path / "real",
+                                          {f"/usr/lib/debug/boot/vmlinux-{release}": elf_with_build_id(bytes.fromhex(SYNTH_BID))})
+    meta = json.loads((root / "var/lib/crash" / name / "metadata.json").read_text())
+    assert meta["complete"] is True
+    assert [line for line in out.splitlines() if "analysis failed" in line], out
+    assert len([line for line in out.splitlines() if "analysis failed" in line]) == 1, out
+    assert not (root / "var/lib/crash" / name / "analysis.json").exists()
