@@ -146,8 +146,9 @@ def at_ingest(
     except (VmcoreError, CrashdError, OSError) as exc:
         failed(f"{record.name}: not analysed: the dump cannot be read: {exc}")
         return None
+    network = config.on_ingest == "yes"  # auto: only what is on this machine
     try:
-        find_debuginfo(paths, kernel, dirs=config.debuginfo_dirs, network=False)
+        find_debuginfo(paths, kernel, dirs=config.debuginfo_dirs, tools=tools, network=network)
     except NoDebugInfo as exc:
         report = empty("no-debuginfo", {"release": kernel.release, "build_id": kernel.build_id})
         report["install"] = exc.hint
@@ -158,7 +159,7 @@ def at_ingest(
             failed(f"{record.name}: cannot note the missing debug info: {err.strerror or err}")
         return f"{record.name}: no debug info; install {exc.hint} and run crashd analyze {record.name}"
     base = list(argv0) if argv0 is not None else [sys.executable, "-m", "crashd"]
-    argv = [*base, "--root", str(paths.root), "analyze", "--quiet", "--no-network", str(record)]
+    argv = [*base, "--root", str(paths.root), "analyze", "--quiet", *([] if network else ["--no-network"]), str(record)]
     try:
         res = run_bounded(tools, argv, time_limit=config.time_limit, memory_max=config.memory_max)
     except ToolError as exc:

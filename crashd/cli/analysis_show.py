@@ -36,7 +36,7 @@ def _lines(paths: HostPaths, record: Path, meta: dict[str, Any], width: int) -> 
                    f"({ANALYSIS_TXT} has the rest)")
         out += [f"{'':>{width}}  {format_frame(i, f)}" for i, f in enumerate(crashed.get("frames") or [])]
         vmlinux = (report.get("debuginfo") or {}).get("vmlinux")
-    elif report and status in ("no-debuginfo", "no-drgn"):
+    elif report and status == "no-drgn":
         out.append(f"{'Analysis'.rjust(width)}: none; install {clean(report.get('install') or '?')}, "
                    f"then crashd analyze {record.name}")
         return out
@@ -48,11 +48,16 @@ def _lines(paths: HostPaths, record: Path, meta: dict[str, Any], width: int) -> 
         from crashd.analyze.debuginfo import NoDebugInfo, find_debuginfo
         from crashd.analyze.run import kernel_of
 
-        try:
+        try:  # looked up now: the debug info may have been installed since ingest said it was missing
             vmlinux = str(find_debuginfo(paths, kernel_of(record / str(vm["file"])), network=False).vmlinux)
         except NoDebugInfo as exc:
-            out.append(f"{'Debug info'.rjust(width)}: not found; install {clean(exc.hint)}")
+            if status == "no-debuginfo":
+                out.append(f"{'Analysis'.rjust(width)}: none; install {clean(exc.hint)}, then crashd analyze {record.name}")
+            else:
+                out.append(f"{'Debug info'.rjust(width)}: not found; install {clean(exc.hint)}")
             return out
+        if status == "no-debuginfo":
+            out.append(f"{'Analysis'.rjust(width)}: not made yet; run crashd analyze {record.name}")
     argv = ["crash", vmlinux, str(record / str(vm["file"]))]
     out.append(f"{'Debug'.rjust(width)}: crashd debug {record.name}  ({clean(shlex.join(argv))})")
     return out

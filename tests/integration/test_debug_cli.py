@@ -181,3 +181,12 @@ def test_an_analysis_that_fails_at_ingest_leaves_the_record_and_is_one_line(tmp_
     assert [line for line in out.splitlines() if "analysis failed" in line], out
     assert len([line for line in out.splitlines() if "analysis failed" in line]) == 1, out
     assert not (root / "var/lib/crash" / name / "analysis.json").exists()
+
+
+def test_show_follows_debug_info_installed_after_ingest(tmp_path: Path) -> None:
+    root, record = _root(tmp_path, debuginfo=None)
+    assert run_crashd(["analyze", NAME], root).returncode == 3  # records "no-debuginfo"
+    write_vmlinux(root / "usr/lib/debug/boot" / f"vmlinux-{REL}", bytes.fromhex(BID))
+    shown = run_crashd(["show", NAME], root).stdout
+    assert f"Analysis: not made yet; run crashd analyze {NAME}" in shown
+    assert f"Debug: crashd debug {NAME}" in shown and "install" not in shown
