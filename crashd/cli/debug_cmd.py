@@ -30,7 +30,7 @@ def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--debugger", choices=DEBUGGERS, default=None,
                         help=f"crash (default) or drgn; default from ${DEBUGGER_ENV}")
     parser.add_argument("-A", "--debugger-arguments", dest="extra", default="", metavar="ARGS",
-                        help="extra arguments for the debugger, e.g. -A '-s -i cmds' (split into words, no shell)")
+                        help="extra arguments for the debugger, e.g. -A '-s -i cmds' or -A=-s (split into words, no shell)")
     parser.add_argument("--debuginfo", action="append", default=[], metavar="DIR", type=Path,
                         help="also look for the debug vmlinux in DIR (before [analyze] debuginfo_dirs)")
     parser.add_argument("--print", action="store_true", dest="print_only",
