@@ -20,27 +20,29 @@ from crashd.core.errors import CrashdError
 
 # drgn is a Recommends (python3-drgn): this module is imported only to analyse, and a missing drgn
 # is reported by drgn_available() as something to install, not as an error.
-try:
+try:  # what Debian 12's python3-drgn 0.0.22 has
     import drgn
+    from drgn.helpers.common.memory import identify_address
     from drgn.helpers.linux.cpumask import for_each_online_cpu
     from drgn.helpers.linux.list import list_for_each_entry
-    from drgn.helpers.linux.mm import totalram_pages
+    from drgn.helpers.linux.percpu import per_cpu
     from drgn.helpers.linux.pid import for_each_task
-    from drgn.helpers.linux.sched import cpu_curr, task_state_to_char
+    from drgn.helpers.linux.sched import task_cpu, task_state_to_char
+    from drgn.helpers.linux.slab import for_each_slab_cache
 except ImportError:  # pragma: no cover - exercised by the packaging test's scan, not at run time
     drgn = None  # type: ignore[assignment]
-try:  # newer helpers: absent from older drgn releases (Debian 12 has 0.0.22)
-    from drgn.helpers.linux.sched import task_cpu
+try:  # newer helpers (drgn 0.0.23+): replaced below by what they do when absent
+    from drgn.helpers.linux.sched import cpu_curr
 except ImportError:
-    task_cpu = None
+    cpu_curr = None  # type: ignore[assignment]
 try:
-    from drgn.helpers.linux.slab import for_each_slab_cache, slab_cache_usage, slab_total_usage
+    from drgn.helpers.linux.mm import totalram_pages
 except ImportError:
-    for_each_slab_cache = slab_cache_usage = slab_total_usage = None  # type: ignore[assignment]
+    totalram_pages = None  # type: ignore[assignment]
 try:
-    from drgn.helpers.common.memory import identify_address
+    from drgn.helpers.linux.slab import slab_cache_usage, slab_total_usage
 except ImportError:
-    identify_address = None  # type: ignore[assignment]
+    slab_cache_usage = slab_total_usage = None  # type: ignore[assignment]
 
 __all__ = ["MAX_FRAMES", "MAX_TASKS", "PANIC_MACHINERY", "analyze_dump", "drgn_available", "fault_address", "top_frames"]
 
@@ -102,6 +104,9 @@ def _frames(trace: Any) -> list[Frame]:
             symbol: str | None = f"{sym.name}+{hex(frame.pc - sym.address)}/{hex(sym.size)}"
         except (LookupError, ValueError):
             symbol = None
+        else:
+            if name is None and not getattr(frame, "is_inline", False):  # a drgn without StackFrame.name
+                name = sym.name
         if file and "/build/" in file:  # a build directory in DW_AT_name: keep the tree-relative path
             file = re.sub(r"^.*/build/[^/]+/linux-[^/]+/", "", file)
         out.append(Frame(function=name, file=file, line=line, inline=bool(getattr(frame, "is_inline", False)),
@@ -145,12 +150,10 @@ def _modules(prog: Any, info: DebugInfo, report: Analysis) -> None:
 def _tasks(prog: Any, report: Analysis) -> list[Any]:
     rows: list[tuple[TaskRow, Any]] = []
     for task in for_each_task(prog):
-        cpu = None
-        if task_cpu is not None:
-            try:
-                cpu = int(task_cpu(task))
-            except Exception:  # noqa: BLE001 - a !SMP kernel has no cpu member
-                cpu = None
+        try:
+            cpu: int | None = int(task_cpu(task))
+        except Exception:  # noqa: BLE001 - a !SMP kernel has no cpu member
+            cpu = None
         rows.append((TaskRow(pid=int(task.pid), state=task_state_to_char(task),
                              comm=task.comm.string_().decode(errors="replace"), cpu=cpu), task))
     order = {"D": 0, "R": 1}
@@ -162,21 +165,33 @@ def _tasks(prog: Any, report: Analysis) -> list[Any]:
 
 def _memory(prog: Any) -> Memory:
     page = int(prog["PAGE_SIZE"]) if _has(prog, "PAGE_SIZE") else 4096
-    mem = Memory(total_bytes=int(totalram_pages(prog)) * page, free_bytes=None, slab_reclaimable_bytes=None,
+    if totalram_pages is not None:
+        total = int(totalram_pages(prog))
+    else:  # an atomic_long_t since v5.0 (ca79b0c211af)
+        var = prog["_totalram_pages"] if _has(prog, "_totalram_pages") else prog["totalram_pages"]
+        total = int(var.counter) if _has_member(var, "counter") else int(var)
+    mem = Memory(total_bytes=total * page, free_bytes=None, slab_reclaimable_bytes=None,
                  slab_unreclaimable_bytes=None, top_slab_caches=[])
     try:
         mem["free_bytes"] = int(prog["vm_zone_stat"][prog["NR_FREE_PAGES"]].counter) * page
     except (LookupError, AttributeError):
         pass
-    if slab_total_usage is None:
-        return mem
     try:
-        usage = slab_total_usage(prog)
-        # NR_SLAB_*_B (v5.9, d42f3245c7e2) are updated in bytes but kept in pages, as /proc/meminfo reads them
-        mem["slab_reclaimable_bytes"] = int(usage.reclaimable_pages) * page
-        mem["slab_unreclaimable_bytes"] = int(usage.unreclaimable_pages) * page
+        if slab_total_usage is not None:
+            usage = slab_total_usage(prog)
+            reclaimable, unreclaimable = int(usage.reclaimable_pages), int(usage.unreclaimable_pages)
+        else:  # renamed with a _B suffix in v5.9 (d42f3245c7e2)
+            suffix = "_B" if _has(prog, "NR_SLAB_RECLAIMABLE_B") else ""
+            stat = prog["vm_node_stat"]
+            reclaimable = int(stat[prog[f"NR_SLAB_RECLAIMABLE{suffix}"]].counter)
+            unreclaimable = int(stat[prog[f"NR_SLAB_UNRECLAIMABLE{suffix}"]].counter)
+        # NR_SLAB_*_B are updated in bytes but kept in pages, as /proc/meminfo reads them
+        mem["slab_reclaimable_bytes"] = reclaimable * page
+        mem["slab_unreclaimable_bytes"] = unreclaimable * page
     except (LookupError, AttributeError):
         pass
+    if slab_cache_usage is None:
+        return mem  # per-cache statistics: drgn 0.0.23+
     try:
         caches = []
         for cache in for_each_slab_cache(prog):
@@ -210,10 +225,7 @@ def _has_member(obj: Any, member: str) -> bool:
 def _fault(prog: Any, addr: int) -> dict[str, Any]:
     what = None
     try:
-        if identify_address is not None:
-            what = identify_address(prog, addr)
-        else:
-            what = prog.symbol(addr).name
+        what = identify_address(prog, addr)
     except LookupError:
         what = None
     except Exception as exc:  # noqa: BLE001 - an unmapped address can fail in many ways
@@ -251,7 +263,7 @@ def analyze_dump(dump: Path, kernel: KernelId, info: DebugInfo, *, kind: str | N
     if crashed is not None:
         task = crashed.object
         try:
-            crashed_cpu = int(task_cpu(task)) if task_cpu is not None else None
+            crashed_cpu = int(task_cpu(task))
         except Exception:  # noqa: BLE001
             crashed_cpu = None
         bt = _part(report, "crashed task backtrace", lambda: _task_backtrace(prog, task, crashed_cpu))
@@ -264,7 +276,8 @@ def analyze_dump(dump: Path, kernel: KernelId, info: DebugInfo, *, kind: str | N
         for cpu in for_each_online_cpu(prog):
             if cpu == crashed_cpu:
                 continue
-            out.append(_task_backtrace(prog, cpu_curr(prog, cpu), cpu))
+            curr = cpu_curr(prog, cpu) if cpu_curr is not None else per_cpu(prog["runqueues"], cpu).curr
+            out.append(_task_backtrace(prog, curr, cpu))
         return out
 
     report["cpus"] = _part(report, "other CPUs", cpus) or []
