@@ -91,6 +91,8 @@ def _config(ctx: Context) -> tuple[Config, bool]:
 
 def _analyse(ctx: Context, config: Config, journal: Journal, created: list[str]) -> None:
     """[analyze] on_ingest, after every record is written: a failure is one journal line."""
+    import logging
+
     from crashd.analyze.run import at_ingest
     from crashd.cli.dumpref import NoDumpError, resolve_dump
     from crashd.core.errors import CrashdError
@@ -113,5 +115,5 @@ def _analyse(ctx: Context, config: Config, journal: Journal, created: list[str])
         except Exception as exc:  # noqa: BLE001 - the records are written; analysis never fails ingest
             failed(f"{name}: analysis failed: {type(exc).__name__}: {exc}")
             continue
-        if line:
-            print(line)
+        if line:  # a log line (stderr, the journal under systemd): stdout lists the records made
+            logging.getLogger("crashd.analyze").info("%s", line)
