@@ -63,7 +63,10 @@ def run(verb: str, args: argparse.Namespace, ctx: Context) -> int:
                   + (f", {len(result.problems)} problem(s)" if result.problems else ""))
     for name in result.created:
         print(f"created {name}")
-    _analyse(ctx, config, journal, result.created)
+    try:
+        _analyse(ctx, config, journal, result.created)
+    except Exception as exc:  # noqa: BLE001 - the records are written: analysis never fails ingest
+        journal.event("analysis_failed", f"crash analysis not run: {type(exc).__name__}: {exc}", priority=4)
     for name in result.removed:
         print(f"removed {name} (retention)")
     for problem in result.problems:  # names and reasons may hold what the crashed kernel wrote

@@ -69,6 +69,12 @@ def _debug_and_analyze(lab: Lab, outcome: Outcome, record: str, release: str) ->
     ``crashd analyze`` prints the backtrace with source lines; ``analysis.json`` validates."""
     from crashd.analyze.schema import validate
 
+    # in the guest, without debug info: ingest succeeded and the record says what to install
+    status = outcome.text("ingest-status.txt")
+    assert "status=0/SUCCESS" in status, status[-3000:]
+    (guest_record,) = [d for d in outcome.record_dirs() if d.name == record]
+    note = json.loads((guest_record / "analysis.json").read_text())
+    assert note["status"] == "no-debuginfo" and note["install"] == f"linux-image-{release}-dbg", note
     if shutil.which("crash") is None:
         pytest.fail("crash is not installed on the host (tests/run installs it)")
     t0 = time.monotonic()
