@@ -7,4 +7,4 @@ and bounds the run at ingest.
 
 from __future__ import annotations
 
-__all__: list[str] = []
+__all__ = ()
