@@ -137,7 +137,9 @@ def daemon_pid(paths: HostPaths) -> int | None:
 
     The pid file may be stale after a crash and the number reused, so the process
     must also be a crashd daemon (its real ``/proc/<pid>/cmdline``, not the fake
-    root's: pids are this machine's) before we would signal it.
+    root's: pids are this machine's) before we would signal it — and a daemon of
+    the same root: a ``--root`` run (tests, image inspection) never signals the
+    host's daemon, nor the host's ``crashd disarm`` a test's.
     """
     try:
         pid = int((paths.state_dir / PID_FILE).read_text().strip())
@@ -146,7 +148,33 @@ def daemon_pid(paths: HostPaths) -> int | None:
         return None
     if b"daemon" not in argv or not any(b"crashd" in a for a in argv):
         return None
+    if _process_root(pid, argv) != os.path.realpath(paths.root):
+        return None
     return pid
+
+
+def _process_root(pid: int, argv: list[bytes]) -> str | None:
+    """The root a crashd process runs with: ``--root DIR``/``--root=DIR``, else its
+    ``$CRASHD_ROOT``, else ``/``; None when it cannot be read."""
+    root: bytes | None = None
+    for i, arg in enumerate(argv):
+        if arg == b"--root" and i + 1 < len(argv):
+            root = argv[i + 1]
+        elif arg.startswith(b"--root="):
+            root = arg[len(b"--root="):]
+    if root is None:
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:
+            return None
+        root = next((e[len(b"CRASHD_ROOT="):] for e in environ if e.startswith(b"CRASHD_ROOT=")), b"") or b"/"
+    text = os.fsdecode(root)
+    if not os.path.isabs(text):
+        try:
+            text = os.path.join(os.readlink(f"/proc/{pid}/cwd"), text)  # relative to ITS cwd
+        except OSError:
+            return None
+    return os.path.realpath(text)
 
 
 def signal_daemon(paths: HostPaths) -> int | None:

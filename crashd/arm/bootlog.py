@@ -44,7 +44,7 @@ from crashd.core.fsutil import read_value
 from crashd.core.paths import HostPaths
 from crashd.core.tools import ToolRunner
 
-__all__ = ["SYSTEMCTL_TIMEOUT", "going_down", "log", "note_armed", "note_stopped", "prune", "readiness_of"]
+__all__ = ["SYSTEMCTL_TIMEOUT", "going_down", "log", "note_armed", "note_disarmed", "note_stopped", "prune", "readiness_of"]
 
 log = logging.getLogger(__name__)
 
@@ -158,3 +158,18 @@ def prune(paths: HostPaths, keep: int = KEEP_BOOTS) -> None:
         else:
             boot = name.removesuffix(".json")
             log.debug("boot ledger: pruned %s", boot if BOOT_ID_RE.match(boot) else name)
+
+
+def note_disarmed(paths: HostPaths, evidence: str) -> None:
+    """``crashd disarm``: this boot is no longer armed, so a crash in it is not a capture
+    that failed; mark its entry ended (``disarmed``). Arming again reopens it."""
+    try:
+        boot = current_boot_id(paths)
+        entry = read_entry(paths, boot) if boot else None
+        if entry is None:
+            return  # never armed in this boot
+        entry["ended"] = {"at": _now(), "how": "disarmed", "evidence": evidence}
+        entry["updated_at"] = _now()
+        write_entry(paths, entry)
+    except (OSError, CrashdError) as exc:
+        log.error("cannot note the disarm of this boot in %s: %s", paths.unhost(paths.boot_ledger), exc)

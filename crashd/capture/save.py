@@ -50,6 +50,7 @@ from crashd.capture.spool import CAPTURE_JSON, ELF_DUMP, KDUMP_DUMP, SPOOL_DIR, 
 from crashd.capture.watchdog import Stalled, Watchdog
 from crashd.core.cmdline import param
 from crashd.core.errors import CrashdError
+from crashd.core.hostinfo import read_identity
 from crashd.core.notify import Notifier
 from crashd.core.paths import HostPaths
 from crashd.core.remote import SshTarget, is_remote, parse_remote
@@ -198,8 +199,11 @@ class Saver:
         boot_id = crashed_boot_id(cmdline)
         bootid8 = boot_id[:8] if boot_id else "unknown0"
         self.record = _empty_record()
+        identity = read_identity(self.paths)
         self.record.update(
             {
+                "hostname": identity.hostname,
+                "machine_id": identity.machine_id,
                 "started": _iso(started),
                 "crashed_boot_id": boot_id,
                 "test_id": selftest_id(cmdline),

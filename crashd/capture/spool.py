@@ -84,6 +84,10 @@ class CaptureInfo(TypedDict):
     crashed_boot_id: str | None  # 32 hex digits, from crashd.boot_id= on the capture command line
     test_id: str | None  # 16 hex digits, from crashd.test_id= (a `crashd test --crash`), else None
     kernel_release: str | None
+    # Which machine crashed (crashd.core.hostinfo): a dump server or a journal collector holds
+    # captures of many; None when the machine does not say (never invented).
+    hostname: NotRequired[str | None]
+    machine_id: NotRequired[str | None]  # /etc/machine-id, 32 hex digits
     complete: bool
     errors: list[str]
     steps: list[str]

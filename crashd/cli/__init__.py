@@ -18,11 +18,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from crashd import __version__
+from crashd.cli.colour import Colour
 from crashd.core.errors import CrashdError
 from crashd.core.paths import HostPaths
 from crashd.core.tools import ToolRunner
 
 __all__ = [
+    "Colour",
     "Context",
     "CrashdError",
     "EXIT_DEGRADED",
@@ -31,6 +33,7 @@ __all__ = [
     "EXIT_OK",
     "EXIT_USAGE",
     "HostPaths",
+    "PAGED_VERBS",
     "ToolRunner",
     "VERBS",
     "__version__",
@@ -66,14 +69,20 @@ VERBS: dict[str, tuple[str, str]] = {
     "analyze": ("crashd.cli.analyze_cmd", "triage report of a record's dump with drgn: backtraces with source lines"),
 }
 
+# Verbs whose output a person reads page by page: on a terminal they go through the pager.
+PAGED_VERBS = frozenset({"list", "show", "dmesg", "status"})
+
 
 @dataclass
 class Context:
-    """What every verb gets: the host paths and the tool seam."""
+    """What every verb gets: the host paths, the tool seam and the terminal's traits
+    (decided before a pager takes stdout over)."""
 
     paths: HostPaths
     tools: ToolRunner = field(default_factory=ToolRunner)
     debug: bool = False
+    colour: Colour = field(default_factory=Colour)
+    columns: int | None = None  # the terminal's width; None: not a terminal, never truncate
 
 
 def _common(default: object) -> argparse.ArgumentParser:
@@ -93,6 +102,11 @@ def _common(default: object) -> argparse.ArgumentParser:
     )
     common.add_argument(
         "--debug", action="store_true", default=default, help="verbose logs and tracebacks"
+    )
+    common.add_argument(
+        "--no-pager", action="store_true", default=default,
+        help="do not pipe list, show, dmesg and status into a pager (default on a terminal: "
+             "$SYSTEMD_PAGER, $PAGER or less)",
     )
     return common
 
@@ -151,8 +165,50 @@ def os_error_line(exc: OSError, paths: HostPaths) -> str:
     return line
 
 
+def _columns(fd: int = 1) -> int | None:
+    """The terminal's width ($COLUMNS wins, as in systemd); None when ``fd`` is no terminal."""
+    import os
+
+    if not os.isatty(fd):
+        return None
+    value = os.environ.get("COLUMNS", "")
+    if value.isascii() and value.isdigit() and 0 < int(value) < 100_000:
+        return int(value)
+    try:
+        return os.get_terminal_size(fd).columns or None
+    except OSError:
+        return None
+
+
+# Options whose value may start with '-' (``--since -2h``): argparse would take it for an option.
+_DASH_VALUE_OPTIONS = frozenset({"--since", "--until", "-S", "-U"})
+
+
+def _normalise_words(args_list: list[str]) -> list[str]:
+    """A bare ``--json`` means ``--json=pretty`` (what it always printed), so that
+    ``--json=short|pretty`` is an option with a value and ``show --json ID`` still works;
+    ``--since -2h`` becomes ``--since=-2h``, as getopt would read it."""
+    out: list[str] = []
+    i = 0
+    while i < len(args_list):
+        a = args_list[i]
+        if a == "--":
+            return out + args_list[i:]
+        if a in _DASH_VALUE_OPTIONS and i + 1 < len(args_list):
+            out.append(f"{a}={args_list[i + 1]}")
+            i += 2
+            continue
+        out.append("--json=pretty" if a == "--json" else a)
+        i += 1
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args_list = list(sys.argv[1:] if argv is None else argv)
+    args_list = _normalise_words(list(sys.argv[1:] if argv is None else argv))
+    if args_list[:1] == ["__complete"]:  # the shells' helper (crashd.cli.completion); not a verb
+        from crashd.cli.completion import complete_main
+
+        return complete_main(args_list[1:])
     try:
         parser = _parser(find_verb(args_list))
         args = parser.parse_args(args_list)
@@ -172,10 +228,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     paths = HostPaths.from_env(args.root)
     tools = ToolRunner.for_root(paths.root, args.tools_path or os.environ.get(TOOLS_PATH_ENV))
-    ctx = Context(paths=paths, tools=tools, debug=args.debug)
+    from contextlib import AbstractContextManager, nullcontext
+
+    from crashd.cli.colour import decide
+
+    ctx = Context(paths=paths, tools=tools, debug=args.debug, colour=decide(), columns=_columns())
     module = importlib.import_module(VERBS[args.verb][0])
+    pager: AbstractContextManager[object] = nullcontext()
+    if args.verb in PAGED_VERBS and not args.no_pager:  # the capture kernel's `save` never loads it
+        from crashd.cli.pager import paged
+
+        pager = paged()
     try:
-        return int(module.run(args.verb, args, ctx))
+        with pager:
+            return int(module.run(args.verb, args, ctx))
     except CrashdError as exc:
         if args.debug:
             logging.getLogger("crashd").exception("%s", exc)

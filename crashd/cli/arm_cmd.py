@@ -14,13 +14,13 @@ import argparse
 import sys
 
 from crashd.cli import EXIT_FAILURE, EXIT_NOT_ARMED, EXIT_OK, Context
-from crashd.cli.output import print_json
+from crashd.cli.output import add_json_option, print_json
 
 __all__ = ["add_arguments", "arm", "disarm", "run"]
 
 
 def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    add_json_option(parser)
     if verb == "arm":
         parser.epilog = "exit status: 0 armed, 1 kexec failed, 3 not ready to arm"
     else:
@@ -29,7 +29,7 @@ def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
 
 def _say(args: argparse.Namespace, ok: bool, message: str, **extra: object) -> None:
     if args.json:
-        print_json({"ok": ok, "message": message, **extra})
+        print_json({"ok": ok, "message": message, **extra}, mode=args.json)
     else:
         print(message, file=sys.stdout if ok else sys.stderr)
 
@@ -82,6 +82,7 @@ def arm(args: argparse.Namespace, ctx: Context) -> int:
 
 def disarm(args: argparse.Namespace, ctx: Context) -> int:
     from crashd.arm.armstate import ArmState, now_iso, read_state, set_hold, signal_daemon, write_state
+    from crashd.arm.bootlog import note_disarmed
     from crashd.arm.kexec import ArmError, Kexec, crash_loaded
     from crashd.core.journal import Journal
 
@@ -89,6 +90,7 @@ def disarm(args: argparse.Namespace, ctx: Context) -> int:
     pid = signal_daemon(ctx.paths)
     previous = read_state(ctx.paths)
     if crash_loaded(ctx.paths) is not True:
+        note_disarmed(ctx.paths, "crashd disarm: nothing was loaded")
         write_state(ctx.paths, ArmState(armed=False, since=now_iso(), reason="crashd disarm"))
         Journal.detect(ctx.paths).event("disarmed", "crashd disarm: nothing was loaded; the daemon will not arm until "
                                         "'crashd arm'", priority=5, reason="crashd disarm")
@@ -102,6 +104,7 @@ def disarm(args: argparse.Namespace, ctx: Context) -> int:
                                         priority=3, reason="unload_failed", stderr=exc.stderr.strip() or None)
         _say(args, False, f"could not unload: {exc}", argv=exc.argv)
         return EXIT_FAILURE
+    note_disarmed(ctx.paths, "crashd disarm")
     write_state(ctx.paths, ArmState(armed=False, since=now_iso(), reason="crashd disarm"))
     Journal.detect(ctx.paths).event("disarmed", "Capture kernel unloaded (crashd disarm)", priority=5, reason="crashd disarm")
     _say(args, True, "disarmed: capture kernel unloaded; 'crashd arm' arms again", daemon_pid=pid)

@@ -11,14 +11,14 @@ import argparse
 import sys
 
 from crashd.cli import EXIT_FAILURE, EXIT_OK, Context
-from crashd.cli.output import print_json
+from crashd.cli.output import add_json_option, print_json
 
 __all__ = ["add_arguments", "run"]
 
 
 def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=("check", "show"), help="check: validate; show: effective values")
-    parser.add_argument("--json", action="store_true", help="machine-readable output (show)")
+    add_json_option(parser, "machine-readable output (show)")
 
 
 def _display(value: object) -> str:
@@ -57,7 +57,8 @@ def run(verb: str, args: argparse.Namespace, ctx: Context) -> int:
                 ],
                 "errors": [str(p) for p in report.errors],
                 "warnings": [str(p) for p in report.warnings],
-            }
+            },
+            mode=args.json,
         )
     else:
         section = None

@@ -32,14 +32,15 @@ class DumpRef:
 
 
 def resolve_dump(paths: HostPaths, ident: str) -> DumpRef:
-    from crashd.ingest.store import read_metadata, resolve_record
+    from crashd.cli.select import resolve
+    from crashd.ingest.store import read_metadata
 
     if "/" in ident or os.path.isfile(ident):
         path = Path(ident)
         if path.is_dir():
             return _of_record(path, read_metadata(path))
         return DumpRef(path, None, {})
-    record = resolve_record(paths, ident)
+    record = resolve(paths, ident)  # name, prefix, id suffix, last, -1 … as every verb takes them
     return _of_record(record, read_metadata(record))
 
 

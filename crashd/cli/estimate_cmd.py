@@ -13,13 +13,13 @@ import argparse
 import sys
 
 from crashd.cli import EXIT_DEGRADED, EXIT_OK, Context
-from crashd.cli.output import print_json
+from crashd.cli.output import add_json_option, print_json
 
 __all__ = ["add_arguments", "run"]
 
 
 def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    add_json_option(parser)
     parser.add_argument("--no-mem-usage", action="store_true",
                         help="do not run makedumpfile --mem-usage (approximate the dump from /proc/meminfo)")
     parser.epilog = "exit status: 0 fits (or nothing to compare), 1 error, 4 the reservation or the target is too small"
@@ -43,7 +43,7 @@ def run(verb: str, args: argparse.Namespace, ctx: Context) -> int:
     dump = estimate_dump(ctx.paths, ctx.tools, config, use_makedumpfile=not args.no_mem_usage)
     bad = res.fits is False or dump.fits is False
     if args.json:
-        print_json({"reservation": res.to_dict(), "dump": dump.to_dict(), "fits": not bad})
+        print_json({"reservation": res.to_dict(), "dump": dump.to_dict(), "fits": not bad}, mode=args.json)
         return EXIT_DEGRADED if bad else EXIT_OK
     out = sys.stdout
     out.write(f"capture kernel reservation ({res.arch}, {boot.release}):\n")

@@ -27,6 +27,9 @@ __all__ = ["add_arguments", "run"]
 
 def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
     parser.epilog = "exit status: 0 ok, 1 failure"
+    from crashd.cli import fleet_list  # --spool DIR --store STORE: a dump server's captures
+
+    fleet_list.add_ingest_arguments(parser)
 
 
 def run(verb: str, args: argparse.Namespace, ctx: Context) -> int:
@@ -36,6 +39,10 @@ def run(verb: str, args: argparse.Namespace, ctx: Context) -> int:
     from crashd.ingest.printable import printable
     from crashd.ingest.run import ingest
 
+    if args.spool or args.store:
+        from crashd.cli import fleet_list
+
+        return fleet_list.run_ingest(args, ctx)
     config, config_ok = _config(ctx)
     journal = Journal.detect()
     notifier = Notifier.from_env()

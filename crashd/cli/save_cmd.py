@@ -19,6 +19,7 @@ import logging
 import sys
 
 from crashd.cli import EXIT_FAILURE, EXIT_NOT_ARMED, EXIT_OK, Context
+from crashd.cli.output import add_json_option
 
 __all__ = ["add_arguments", "log", "run"]
 
@@ -29,7 +30,7 @@ def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--act", action="store_true", help="request final_action / failure_action at the end (the unit uses this)")
     parser.add_argument("--target", help="override [capture] target (a directory, UUID=, LABEL= or /dev/…)")
     parser.add_argument("--collector", choices=("auto", "makedumpfile", "copy"), help="override [capture] collector")
-    parser.add_argument("--json", action="store_true", help="print capture.json (plus its directory) on stdout")
+    add_json_option(parser, "print capture.json (plus its directory) on stdout")
     parser.epilog = "exit status: 0 complete dump saved, 1 not saved (or, with --act, no action possible), 3 no /proc/vmcore"
 
 
@@ -114,5 +115,5 @@ def _save(ctx: Context, config, args: argparse.Namespace) -> bool:  # type: igno
     if args.json:
         from crashd.cli.output import print_json
 
-        print_json({"directory": str(outcome.directory) if outcome.directory else None, "capture": rec})
+        print_json({"directory": str(outcome.directory) if outcome.directory else None, "capture": rec}, mode=args.json)
     return outcome.complete

@@ -21,7 +21,7 @@ import sys
 from typing import Any
 
 from crashd.cli import EXIT_DEGRADED, EXIT_FAILURE, EXIT_NOT_ARMED, EXIT_OK, Context
-from crashd.cli.output import print_json
+from crashd.cli.output import add_json_option, print_json
 
 __all__ = ["add_arguments", "dry_run", "run", "target_report"]
 
@@ -31,7 +31,7 @@ def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
     mode.add_argument("--dry-run", action="store_true", help="check everything a capture needs; crash nothing")
     mode.add_argument("--crash", action="store_true", help="crash the kernel now (sysrq-c) to prove the capture")
     parser.add_argument("--yes", action="store_true", help="with --crash: do not ask for confirmation")
-    parser.add_argument("--json", action="store_true", help="machine-readable output (--dry-run)")
+    add_json_option(parser, "machine-readable output (--dry-run)")
     parser.epilog = ("exit status: 0 a capture is expected to succeed / crash triggered, 1 error or refused, "
                      "3 not armed, 4 armed, but a capture is expected to fail")
 
@@ -214,7 +214,7 @@ def run(verb: str, args: argparse.Namespace, ctx: Context) -> int:
         return crash(args, ctx)
     code, report = dry_run(ctx)
     if args.json:
-        print_json(report)
+        print_json(report, mode=args.json)
     else:
         _print_dry_run(report)
     return code

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from crashd.cli import EXIT_FAILURE, EXIT_OK, Context
+from crashd.cli.output import add_json_option
 from crashd.core.errors import CrashdError, NotFoundError, UnsafePathError, VmcoreError
 from crashd.core.fsutil import read_regular
 
@@ -45,7 +46,7 @@ def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
         parser.epilog = DMESG_EPILOG
     else:
         parser.add_argument("path", metavar="PATH", help="vmcore file (ELF, kdump-compressed or flattened)")
-        parser.add_argument("--json", action="store_true", help="machine-readable output")
+        add_json_option(parser)
         parser.epilog = INSPECT_EPILOG
 
 
@@ -88,10 +89,25 @@ def _resolve(target: str, ctx: Context) -> Path:
     if p.exists():
         return p
     try:
-        from crashd.ingest.store import resolve_record
+        from crashd.cli.select import resolve
     except ImportError:
         raise NotFoundError(f"{target}: no such file, and the record store is not available to resolve IDs") from None
-    return Path(resolve_record(ctx.paths, target))
+    return resolve(ctx.paths, target)
+
+
+def _coloured_text(saved: str, ctx: Context) -> str:
+    from crashd.cli.colour import dmesg_line_level
+    from crashd.cli.output import clean
+
+    return "".join(ctx.colour.dmesg(dmesg_line_level(line), clean(line.rstrip("\n"))) + "\n"
+                   for line in saved.splitlines(keepends=True))
+
+
+def _coloured_log(d: Any, style: str, ctx: Context) -> str:
+    """The log as ``dmesg --color`` shows it: each record in its level's colour."""
+    from crashd.vmcore.render import render
+
+    return "".join(ctx.colour.dmesg(r.level, render([r], style).rstrip("\n")) + "\n" for r in d.log_records())
 
 
 def _dmesg(args: argparse.Namespace, ctx: Context) -> int:
@@ -100,7 +116,10 @@ def _dmesg(args: argparse.Namespace, ctx: Context) -> int:
     if path.is_dir():
         saved = _read_nofollow(path / "dmesg.txt")
         if saved is not None:
-            sys.stdout.buffer.write(saved)
+            if ctx.colour.enabled:  # only a pstore log keeps its <N> levels in the text
+                sys.stdout.write(_coloured_text(saved.decode("utf-8", "replace"), ctx))
+            else:
+                sys.stdout.buffer.write(saved)
             return EXIT_OK
         dump = _dump_in(path)
         if dump is None:
@@ -110,7 +129,7 @@ def _dmesg(args: argparse.Namespace, ctx: Context) -> int:
 
     with open_dump(path, nofollow=nofollow) as d:
         try:
-            text = d.dmesg_text(args.style)
+            text = _coloured_log(d, args.style, ctx) if ctx.colour.enabled else d.dmesg_text(args.style)
         except VmcoreError as exc:
             _warn("dmesg", d.warnings)
             raise VmcoreError(f"{path}: no kernel log: {exc}") from exc
@@ -180,15 +199,15 @@ def _inspect(args: argparse.Namespace) -> int:
     if args.json:
         from crashd.cli.output import print_json
 
-        print_json(report)
+        print_json(report, mode=args.json)
         return EXIT_OK
     out = sys.stdout
     crash_time = report["crash_time"]
     when = "unknown"
     if crash_time is not None:
-        import time
+        from crashd.cli.timefmt import human
 
-        when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(crash_time)) + f" ({crash_time})"
+        when = f"{human(crash_time)}, {crash_time}"
     rows = [
         ("file", report["path"]),
         ("format", report["format"]),

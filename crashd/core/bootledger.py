@@ -62,7 +62,7 @@ class BootReadiness(TypedDict):
 
 class BootEnd(TypedDict):
     at: str  # ISO 8601 UTC
-    how: str  # "shutdown" (the system was going down) or "service stopped" (it was not)
+    how: str  # "shutdown" (the system was going down), "service stopped" (it was not), "disarmed" (crashd disarm)
     evidence: str  # what said so ("systemctl is-system-running: stopping")
 
 

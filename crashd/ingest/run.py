@@ -27,11 +27,13 @@ from pathlib import Path
 from crashd.capture.spool import spool_path
 from crashd.core.errors import CrashdError, UnsafePathError
 from crashd.core.fsutil import fsync_dir
+from crashd.core.hostinfo import read_identity
 from crashd.core.journal import Journal
 from crashd.core.paths import HostPaths
 from crashd.core.settings import Config, setting
 from crashd.core.tools import ToolRunner
 from crashd.ingest.compose import SPACE_MARGIN, compose, needed_bytes, plan_bytes, record_summary
+from crashd.ingest.journal_fields import record_fields
 from crashd.ingest.matching import Plan, plan_records
 from crashd.ingest.printable import printable
 from crashd.ingest.pstore import PstoreFile, group, scan
@@ -332,10 +334,7 @@ class Ingester:
             f"Kernel crash in the previous boot recorded as {name}: {line} "
             f"({plan.kind}, signature {summary.signature or 'none'})",
             priority=5,
-            record=name,
-            signature=summary.signature,
-            kernel=printable(meta["kernel"].get("release"), 128) or None,
-            kind=summary.kind,
+            **record_fields(name, dict(meta), read_identity(self.paths)),
         )
         for crash in plan.pstore:
             for f in crash.files:

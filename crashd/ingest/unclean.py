@@ -35,11 +35,13 @@ from crashd.capture.spool import NAME_RE as SPOOL_NAME
 from crashd.capture.spool import spool_path
 from crashd.core.bootledger import BootEntry, current_boot_id, read_entries, write_entry
 from crashd.core.errors import ToolError
+from crashd.core.hostinfo import read_identity
 from crashd.core.journal import Journal
 from crashd.core.paths import HostPaths
 from crashd.core.settings import setting
 from crashd.core.tools import ToolRunner
 from crashd.crashlog.summary import CrashSummary
+from crashd.ingest.journal_fields import record_fields
 from crashd.ingest.printable import printable
 from crashd.ingest.schema import RecordMetadata, UncleanSource
 from crashd.ingest.store import Checkpoint, Record, Staging, _no_checkpoint, list_records
@@ -250,9 +252,6 @@ def _write(paths: HostPaths, entry: BootEntry, journal: Journal, tools: ToolRunn
         f"Boot {boot} did not end cleanly and left no crash dump or pstore record; recorded as {name} "
         f"({KIND}; readiness then: {unclean['readiness']}; {reasons[0]})",
         priority=5,
-        record=name,
-        kind=KIND,
-        boot_id=boot,
-        kernel=release,
+        **record_fields(name, dict(meta), read_identity(paths)),
     )
     return name

@@ -19,13 +19,27 @@ import pytest
 import crashd
 
 REPO = Path(__file__).resolve().parents[2]
+COMPLETIONS = ["packaging/completion/crashd", "packaging/completion/_crashd"]
 SHIPPED = sorted([*(str(p.relative_to(REPO)) for p in (REPO / "units").iterdir()), "etc/crashd.conf"])
 
 
 def test_debian_install_list_ships_every_unit_and_the_config() -> None:
     listed = sorted(line.split()[0] for line in (REPO / "packaging/debian/crashd.install").read_text().splitlines()
                     if line.strip())
-    assert listed == sorted([*SHIPPED, "debian/grub.d/crashd.cfg"])  # the boot-loader snippet (packaging/debian is debian/ at build)
+    # the boot-loader snippet (packaging/debian is debian/ at build) and the shell completions
+    assert listed == sorted([*SHIPPED, "debian/grub.d/crashd.cfg", *COMPLETIONS])
+
+
+def test_both_packages_ship_the_completions_and_both_man_pages() -> None:
+    install = (REPO / "packaging/debian/crashd.install").read_text()
+    assert "packaging/completion/crashd usr/share/bash-completion/completions\n" in install
+    assert "packaging/completion/_crashd usr/share/zsh/vendor-completions\n" in install
+    pages = (REPO / "packaging/debian/crashd.manpages").read_text().split()
+    assert pages == ["debian/crashd.8", "debian/crashd.conf.5"]
+    spec = (REPO / "packaging/rpm/crashd.spec").read_text()
+    for f in (*COMPLETIONS, "packaging/debian/crashd.8", "packaging/debian/crashd.conf.5"):
+        assert re.search(rf"^install -D -m 0644 {re.escape(f)} ", spec, re.M), f
+        assert (REPO / f).is_file(), f
 
 
 def test_rpm_spec_installs_every_unit_and_the_config() -> None:

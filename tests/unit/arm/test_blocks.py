@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 from dataclasses import replace
 from pathlib import Path
 
@@ -212,3 +214,36 @@ def test_hold_and_pid_file(tmp_path: Path) -> None:
     write_pid(paths)
     # our own pid is a pytest process, not `crashd daemon`: never signalled
     assert daemon_pid(paths) is None
+
+
+def _sleeper(tmp_path: Path, *argv: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """A real process with a crashd daemon's argv shape (``/bin/sh …/crashd [--root X] daemon``,
+    as ``/usr/bin/python3 /usr/bin/crashd daemon`` runs in production)."""
+    script = tmp_path / "bin" / "crashd"
+    script.parent.mkdir(exist_ok=True)
+    script.write_text("#!/bin/sh\nsleep 30\n")
+    script.chmod(0o755)
+    return subprocess.Popen([str(script), *argv], env={"PATH": "/usr/bin:/bin", **(env or {})},
+                            start_new_session=True)
+
+
+@pytest.mark.parametrize(("argv", "env", "same"), [
+    (("--root", "{root}", "daemon"), None, True),
+    (("--root={root}", "daemon"), None, True),
+    (("daemon",), {"CRASHD_ROOT": "{root}"}, True),
+    (("daemon",), None, False),  # the host's own daemon: a fake root's disarm never signals it
+    (("--root", "{other}", "daemon"), None, False),
+])
+def test_only_the_daemon_of_the_same_root_is_signalled(tmp_path: Path, argv: tuple[str, ...],
+                                                       env: dict[str, str] | None, same: bool) -> None:
+    paths = make_root(tmp_path / "root", unarmed_guest())
+    fill = {"root": str(paths.root), "other": str(tmp_path / "other")}
+    proc = _sleeper(tmp_path, *(a.format(**fill) for a in argv),
+                    env={k: v.format(**fill) for k, v in (env or {}).items()})
+    try:
+        write_pid(paths)
+        (paths.state_dir / "daemon.pid").write_text(f"{proc.pid}\n")
+        assert daemon_pid(paths) == (proc.pid if same else None)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()

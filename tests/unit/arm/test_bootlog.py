@@ -171,3 +171,27 @@ def test_the_ledger_is_bounded(tmp_path: Path) -> None:
     assert not (paths.boot_ledger / "junk.json").exists()
     prune(paths)  # idempotent
     assert len(read_entries(paths)) == KEEP_BOOTS
+
+
+def test_disarm_marks_the_boot_ended_and_a_rearm_reopens_it(tmp_path: Path) -> None:
+    """After ``crashd disarm`` a crash is not expected to be captured: the next boot's ingest
+    must not call that boot "armed, capture never ran". Arming again reopens the entry."""
+    from crashd.arm.bootlog import note_disarmed
+
+    paths = _root(tmp_path)
+    note_armed(paths, _readiness())
+    note_disarmed(paths, "crashd disarm")
+    entry = read_entry(paths, BOOT)
+    assert entry is not None and entry["ended"] is not None
+    assert entry["ended"]["how"] == "disarmed" and entry["ended"]["evidence"] == "crashd disarm"
+    note_armed(paths, _readiness())
+    entry = read_entry(paths, BOOT)
+    assert entry is not None and entry["ended"] is None
+
+
+def test_disarm_of_a_boot_never_armed_writes_nothing(tmp_path: Path) -> None:
+    from crashd.arm.bootlog import note_disarmed
+
+    paths = _root(tmp_path)
+    note_disarmed(paths, "crashd disarm")
+    assert read_entries(paths) == []
