@@ -22,7 +22,9 @@ def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("id", metavar="ID", help="record name, a unique prefix of it, or a dump file")
     parser.add_argument("--debuginfo", action="append", default=[], metavar="DIR", type=Path,
                         help="look for the debug vmlinux (and lib/modules/RELEASE/) in DIR first")
-    parser.add_argument("--json", action="store_true", help="print analysis.json instead of the text")
+    from crashd.cli.output import add_json_option
+
+    add_json_option(parser, "print analysis.json instead of the text")
     parser.add_argument("--quiet", action="store_true", help="print nothing (write the record's files only)")
     parser.add_argument("--no-network", action="store_true", help="never ask debuginfod")
     parser.epilog = "exit status: 0 analysed; 1 failure; 2 usage; 3 no debug info or no drgn (says what to install)"
@@ -71,7 +73,7 @@ def run(verb: str, args: argparse.Namespace, ctx: Context) -> int:
     if args.quiet:
         return EXIT_OK
     if args.json:
-        print_json({"analysis": report})
+        print_json({"analysis": report}, mode=args.json)
     else:
         sys.stdout.write(format_report(report))
     return EXIT_OK
