@@ -65,6 +65,8 @@ VERBS: dict[str, tuple[str, str]] = {
     "propagate": ("crashd.cli.propagate_cmd", "set up an ssh:// target: key pair, pinned host key, key on the server"),
     "dmesg": ("crashd.cli.vmcore_cmd", "print the kernel log of a record or a vmcore file"),
     "inspect": ("crashd.cli.vmcore_cmd", "summarise a vmcore file"),
+    "debug": ("crashd.cli.debug_cmd", "open a record's dump in crash (or drgn) with the matching debug vmlinux"),
+    "analyze": ("crashd.cli.analyze_cmd", "triage report of a record's dump with drgn: backtraces with source lines"),
 }
 
 # Verbs whose output a person reads page by page: on a terminal they go through the pager.

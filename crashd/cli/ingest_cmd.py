@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from crashd.cli import EXIT_FAILURE, EXIT_OK, Context
 
 if TYPE_CHECKING:
+    from crashd.core.journal import Journal
     from crashd.core.settings import Config
 
 __all__ = ["add_arguments", "run"]
@@ -69,6 +70,10 @@ def run(verb: str, args: argparse.Namespace, ctx: Context) -> int:
                   + (f", {len(result.problems)} problem(s)" if result.problems else ""))
     for name in result.created:
         print(f"created {name}")
+    try:
+        _analyse(ctx, config, journal, result.created)
+    except Exception as exc:  # noqa: BLE001 - the records are written: analysis never fails ingest
+        journal.event("analysis_failed", f"crash analysis not run: {type(exc).__name__}: {exc}", priority=4)
     for name in result.removed:
         print(f"removed {name} (retention)")
     for problem in result.problems:  # names and reasons may hold what the crashed kernel wrote
@@ -92,3 +97,33 @@ def _config(ctx: Context) -> tuple[Config, bool]:
     for problem in report.errors:
         print(f"crashd ingest: config problem (default used): {problem}", file=sys.stderr)
     return report.config, not report.errors
+
+
+def _analyse(ctx: Context, config: Config, journal: Journal, created: list[str]) -> None:
+    """[analyze] on_ingest, after every record is written: a failure is one journal line."""
+    import logging
+
+    from crashd.analyze.run import at_ingest
+    from crashd.cli.dumpref import NoDumpError, resolve_dump
+    from crashd.core.errors import CrashdError
+
+    for name in created:
+        try:
+            dump = resolve_dump(ctx.paths, name).dump
+        except NoDumpError:
+            continue
+        except (CrashdError, OSError) as exc:
+            journal.event("analysis_failed", f"{name}: not analysed: {exc}", priority=4, record=name)
+            continue
+        record = ctx.paths.crash_store / name
+
+        def failed(message: str, record_name: str = name) -> None:
+            journal.event("analysis_failed", message, priority=4, record=record_name)
+
+        try:
+            line = at_ingest(ctx.paths, config.analyze, ctx.tools, record, dump, failed)
+        except Exception as exc:  # noqa: BLE001 - the records are written; analysis never fails ingest
+            failed(f"{name}: analysis failed: {type(exc).__name__}: {exc}")
+            continue
+        if line:  # a log line (stderr, the journal under systemd): stdout lists the records made
+            logging.getLogger("crashd.analyze").info("%s", line)

@@ -200,6 +200,10 @@ def run(verb: str, args: argparse.Namespace, ctx: Context) -> int:
         print(f"{'Call trace'.rjust(width)}:")
         for frame in trace:
             print(f"{'':>{width}}  {text(frame)}")
+    from crashd.cli.analysis_show import show_lines  # issue 12/15: backtrace with source lines, debug command
+
+    for line in show_lines(ctx.paths, path, meta, width):
+        print(line)
     files = meta.get("files") or {}
     if files:
         print(f"{'Files'.rjust(width)}:")

@@ -36,6 +36,7 @@ MESSAGE_IDS = {
     "record_created": "20d9dc82fb064078a23fd9e674048009",
     "record_removed": "e20a3c1e2a2d4db9b231862c97980b25",
     "ingest_failed": "b96bdd16aa734d53a47b40b5694c0cdc",
+    "analysis_failed": "6f0c3b5e9d1a4e7f8b2c4d6e8fa1b3c5",
 }
 
 JOURNAL_SOCKET = "/run/systemd/journal/socket"

@@ -15,6 +15,7 @@ from crashd.core.remote import is_remote, parse_remote
 
 __all__ = [
     "ACTIONS",
+    "AnalyzeConfig",
     "ArmConfig",
     "CaptureConfig",
     "Config",
@@ -271,6 +272,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("retention", "max_size", "size", "0", "Keep records under this total size (0 = no limit)."),
     Setting("retention", "max_age", "duration", "0", "Remove records older than this (0 = never), e.g. 90d."),
     Setting("retention", "min_free", "size", "0", "Prune old records while the store's file system has less free space than this."),
+    # [analyze]
+    Setting("analyze", "on_ingest", "enum", "auto", "Analyse each new dump with drgn after its record is written (analysis.json, analysis.txt); auto = when the kernel's debug info is found locally; yes = also ask debuginfod ($DEBUGINFOD_URLS; crashd-ingest.service has no network unless a drop-in gives it).", choices=("auto", "yes", "no")),
+    Setting("analyze", "debuginfo_dirs", "list", "", "More directories searched for debug info before /usr/lib/debug (same layout: .build-id/, boot/vmlinux-RELEASE, lib/modules/RELEASE/; or a flat vmlinux-RELEASE)."),
+    Setting("analyze", "time_limit", "duration", "10m", "An analysis running longer is stopped (the record stays as it was).", minimum=1, maximum=86400),
+    Setting("analyze", "memory_max", "size", "4G", "Address-space cap of the analysis process (RLIMIT_AS); 0 = no cap."),
 )
 
 
@@ -341,12 +347,21 @@ class RetentionConfig:
     min_free: int
 
 
+@dataclass(frozen=True)
+class AnalyzeConfig:
+    on_ingest: str
+    debuginfo_dirs: tuple[str, ...]
+    time_limit: int
+    memory_max: int
+
+
 SECTION_TYPES: dict[str, Callable[..., Any]] = {
     "arm": ArmConfig,
     "panic": PanicConfig,
     "capture": CaptureConfig,
     "ingest": IngestConfig,
     "retention": RetentionConfig,
+    "analyze": AnalyzeConfig,
 }
 
 
@@ -359,4 +374,5 @@ class Config:
     capture: CaptureConfig
     ingest: IngestConfig
     retention: RetentionConfig
+    analyze: AnalyzeConfig
     origins: dict[tuple[str, str], str] = field(default_factory=dict, compare=False)

@@ -142,6 +142,30 @@ class ToolRunner:
             raise ToolError(args, proc.returncode, proc.stderr)
         return result
 
+    def run_foreground(self, argv: Sequence[str]) -> int:
+        """Run ``argv`` on crashd's own terminal (stdin, stdout, stderr inherited, same session,
+        so its job control and Ctrl-C work), as an interactive debugger needs; crashd ignores
+        SIGINT and SIGQUIT meanwhile, as ``coredumpctl debug`` does. Returns its exit status."""
+        import signal
+
+        args, exe, env = self._prepare(argv)
+        sigs = (signal.SIGINT, signal.SIGQUIT)
+
+        def default_signals() -> None:  # an ignored signal stays ignored across exec
+            for s in sigs:
+                signal.signal(s, signal.SIG_DFL)
+
+        old = [signal.signal(s, signal.SIG_IGN) for s in sigs]
+        try:
+            try:
+                proc = subprocess.Popen([exe, *args[1:]], env=env, preexec_fn=default_signals)
+            except OSError as exc:
+                raise ToolError(args, None, str(exc), reason=f"{args[0]} could not run") from exc
+            return proc.wait()
+        finally:
+            for s, handler in zip(sigs, old, strict=True):
+                signal.signal(s, handler)
+
     def pipe(self, argv: Sequence[str], *, stdin: int, stdout: int, stderr: int) -> subprocess.Popen[bytes]:
         """Start ``argv`` (binary I/O) on the given descriptors, in a session of its
         own: one stage of a pipeline such as ``makedumpfile -F | ssh`` that the

@@ -22,7 +22,8 @@ ALLOWED: dict[str, set[str]] = {
     "arm": {"arm"} | SHARED,
     "capture": {"capture"} | SHARED,
     "ingest": {"ingest"} | SHARED,
-    "cli": {"cli", "arm", "capture", "ingest", "top"} | SHARED,
+    "analyze": {"analyze"} | SHARED,  # drgn triage of a dump (issue 15); run by the CLI after ingest
+    "cli": {"cli", "arm", "capture", "ingest", "analyze", "top"} | SHARED,
     "top": {"cli", "top"},
 }
 # The spool contract (names, the directory regex, the capture.json schema) is the one
@@ -98,3 +99,10 @@ def test_every_module_declares_its_public_names() -> None:
         }
         assert set(value) <= defined, (module, set(value) - defined)
     assert missing == []
+
+
+def test_every_package_directory_is_a_regular_package() -> None:
+    # setup.cfg's find: (and so the .deb) skips a directory without __init__.py: its modules import
+    # from a checkout and are missing once installed
+    dirs = {p.parent for p in PKG.rglob("*.py") if "__pycache__" not in p.parts}
+    assert sorted(str(d.relative_to(PKG.parent)) for d in dirs if not (d / "__init__.py").is_file()) == []

@@ -73,6 +73,7 @@ THIRD_PARTY = {
     "zstandard": ("zstandard", "python3-zstandard"),
     "cramjam": ("cramjam", None),
     "snappy": (None, "python3-snappy"),
+    "drgn": ("drgn", "python3-drgn"),  # crashd.analyze only (the triage report)
 }
 
 
@@ -152,8 +153,8 @@ def test_pip_declares_exactly_what_is_imported() -> None:
     required, optional = scan_imports()
     cfg = _setup_cfg()
     assert _req_names(cfg["options"]["install_requires"]) == {THIRD_PARTY[m][0] for m in required}
-    codecs = _req_names(cfg["options.extras_require"]["codecs"])
-    assert codecs == {THIRD_PARTY[m][0] for m in optional if THIRD_PARTY[m][0]}
+    extras = _req_names(cfg["options.extras_require"]["codecs"]) | _req_names(cfg["options.extras_require"]["analyze"])
+    assert extras == {THIRD_PARTY[m][0] for m in optional if THIRD_PARTY[m][0]}
 
 
 def test_debian_and_rpm_declare_exactly_what_is_imported() -> None:

@@ -6,12 +6,20 @@ and the journal says so."""
 from __future__ import annotations
 
 import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.integration.cli import run_crashd
 from tests.journal_export import journal_remote
+from tests.vm.debuginfo import fetch_vmlinux
 from tests.vm.lab import RECORD_CREATED_ID, Lab, Outcome, Run, crash_and_capture, kdump_cmdline, start_kdump
 from tests.vm.timeline import find, kdump_cycle
 
@@ -69,14 +77,75 @@ def _capture_kernel_ran_out_of_memory(run: Run, capture: int) -> str | None:
     return f"the capture kernel ran out of memory before userspace ({run.guest.lines[oom].text.split('] ', 1)[-1]}); {detail}"
 
 
-def _kdump_scenario(lab: Lab, name: str, crashkernel: str) -> None:
+def _crashd(root: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CRASHD_ROOT": str(root)}
+    return subprocess.run([sys.executable, "-m", "crashd", "--root", str(root), *args], capture_output=True,
+                          text=True, timeout=timeout, env=env)
+
+
+def _debug_and_analyze(lab: Lab, outcome: Outcome, record: str, release: str) -> None:
+    """Issues 12 (item 4) and 15 on the host, with the guest kernel's real debug vmlinux: the record
+    read back from the guest's disk goes into a fake root's store; ``crashd show`` first names the
+    package (no debug info there), then ``crashd debug`` runs crash non-interactively and
+    ``crashd analyze`` prints the backtrace with source lines; ``analysis.json`` validates."""
+    from crashd.analyze.schema import validate
+
+    # in the guest, without debug info: ingest succeeded and the record says what to install
+    status = outcome.text("ingest-status.txt")
+    assert "status=0/SUCCESS" in status, status[-3000:]
+    (guest_record,) = [d for d in outcome.record_dirs() if d.name == record]
+    note = json.loads((guest_record / "analysis.json").read_text())
+    assert note["status"] == "no-debuginfo" and note["install"] == f"linux-image-{release}-dbg", note
+    if shutil.which("crash") is None:
+        pytest.fail("crash is not installed on the host (tests/run installs it)")
+    t0 = time.monotonic()
+    vmlinux = fetch_vmlinux(release)  # downloaded once, then from the VM cache
+    lab.timings["debug vmlinux (cached or downloaded)"] = time.monotonic() - t0
+    root = lab.root / "kdump-debug-root"
+    shutil.rmtree(root, ignore_errors=True)
+    (root / "etc").mkdir(parents=True)
+    (root / "etc" / "os-release").write_text("ID=debian\nVERSION_ID=12\n")
+    store = root / "var" / "lib" / "crash"
+    store.mkdir(parents=True, mode=0o700)
+    shutil.copytree(next(d for d in outcome.record_dirs() if d.name == record), store / record)
+
+    shown = _crashd(root, "show", record)
+    assert shown.returncode == 0, shown.stderr
+    assert f"install linux-image-{release}-dbg" in shown.stdout, shown.stdout
+    missing = _crashd(root, "debug", record)
+    assert missing.returncode == 3 and f"linux-image-{release}-dbg" in missing.stderr, missing
+
+    cmds = lab.root / "kdump-crash-cmds"
+    cmds.write_text("bt\nquit\n")
+    t1 = time.monotonic()
+    debug = _crashd(root, "debug", record, "--debuginfo", str(vmlinux.parent), "-A", f"-s -i {cmds}")
+    lab.timings["crashd debug (crash bt)"] = time.monotonic() - t1
+    assert debug.returncode == 0, debug.stderr
+    assert "sysrq_handle_crash" in debug.stdout, debug.stdout[-4000:]
+
+    t2 = time.monotonic()
+    analyzed = _crashd(root, "analyze", record, "--debuginfo", str(vmlinux.parent))
+    lab.timings["crashd analyze (drgn)"] = time.monotonic() - t2
+    assert analyzed.returncode == 0, analyzed.stderr
+    assert re.search(r"sysrq_handle_crash at drivers/tty/sysrq\.c:\d+", analyzed.stdout), analyzed.stdout
+    report = json.loads((store / record / "analysis.json").read_text())
+    assert validate(report) == []
+    assert report["top_frames"][0] == "sysrq_handle_crash", report["top_frames"]
+    shown = _crashd(root, "show", record)
+    assert re.search(r"sysrq_handle_crash at drivers/tty/sysrq\.c:\d+", shown.stdout), shown.stdout
+    assert "crashd debug " + record in shown.stdout
+
+
+def _kdump_scenario(lab: Lab, name: str, crashkernel: str, *, debug: bool = False) -> None:
     run = start_kdump(lab, name, crashkernel)
     with run.guest:
         capture = crash_and_capture(run)
         run.expect(r"^VMTEST: boot 2 ", 600, after=capture)
         outcome = run.finish()
     assert outcome.result == "ok", outcome.explain()
-    _assert_one_complete_kdump_record(outcome, run.img.release)
+    record = _assert_one_complete_kdump_record(outcome, run.img.release)
+    if debug:
+        _debug_and_analyze(lab, outcome, record, run.img.release)
     cycle = kdump_cycle(run.guest.lines)
     assert cycle is not None and cycle.capture_seconds is not None
     lab.figures.append(f"{name} (crashkernel={crashkernel}): {cycle.describe()}")
@@ -84,7 +153,7 @@ def _kdump_scenario(lab: Lab, name: str, crashkernel: str) -> None:
 
 
 def test_kdump_crash_is_captured_and_ingested(lab: Lab) -> None:
-    _kdump_scenario(lab, "kdump", "256M")
+    _kdump_scenario(lab, "kdump", "256M", debug=True)
 
 
 def test_kdump_in_128M(lab: Lab) -> None:
