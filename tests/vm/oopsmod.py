@@ -53,10 +53,10 @@ def _log(msg: str) -> None:
     print(f"[vm-oopsmod] {msg}", file=sys.stderr, flush=True)
 
 
-def module_key(base: Path) -> str:
+def module_key(base: Path, sources: Path = SOURCES) -> str:
     """The base's cache directory name (architecture and input hash) plus a hash of the sources."""
     h = hashlib.sha256(_RECIPE.encode())
-    for src in sorted(SOURCES.iterdir()):
+    for src in sorted(sources.iterdir()):
         if src.is_file():
             h.update(src.name.encode() + b"\0" + src.read_bytes() + b"\0")
     return f"{base.parent.name}-{h.hexdigest()[:12]}"
