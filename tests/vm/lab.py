@@ -138,7 +138,7 @@ class Lab:
         self,
         name: str,
         settings: Mapping[str, str],
-        files: Mapping[str, str] | None = None,
+        files: Mapping[str, str | bytes] | None = None,
         image: GuestImage | None = None,
     ) -> GuestImage:
         """A fresh copy of the session image (or ``image``) set up for one scenario."""
