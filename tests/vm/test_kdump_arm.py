@@ -11,6 +11,7 @@ Guests: ``qemu-system-arm -M virt,highmem=off -cpu cortex-a15`` and ``qemu-syste
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -18,12 +19,13 @@ from pathlib import Path
 import pytest
 
 from crashd.arm.kallsyms_shim import SEGMENT_ALIGN
+from crashd.capture.memstat import MemoryWatch
 from crashd.vmcore.elf import ElfVmcore
 from crashd.vmcore.memory import Source
 from crashd.vmcore.vmcoreinfo import VmcoreInfo
-from tests.vm.lab import Lab, crash_and_capture, start_kdump
+from tests.vm.lab import Lab, Run, crash_and_capture, start_kdump
 from tests.vm.test_kdump import _assert_one_complete_kdump_record, _capture_kernel_ran_out_of_memory
-from tests.vm.timeline import kdump_cycle
+from tests.vm.timeline import find, kdump_cycle
 
 pytestmark = pytest.mark.vm
 
@@ -36,6 +38,8 @@ ELF_DUMP = "[capture]\ncollector = copy\n"
 
 
 def _need(arch: str) -> None:
+    if arch == "amd64":  # the host's own architecture (conftest checks qemu-system-x86_64)
+        return
     qemu, binfmt = EMULATORS[arch]
     if shutil.which(qemu) is None:
         pytest.skip(f"{arch} VM tests need {qemu} (tests/run installs qemu-system-arm)")
@@ -68,7 +72,19 @@ def _arm_kdump(lab: Lab, arch: str, crashkernel: str, files: dict[str, str] | No
     cycle = kdump_cycle(run.guest.lines)
     assert cycle is not None and cycle.capture_seconds is not None
     lab.figures.append(f"{name} (crashkernel={crashkernel}): {cycle.describe()}")
+    lab.figures.append(f"{name}: {capture_memory(run, capture, outcome.out / 'crash' / record / 'capture.json')}")
     return record, lab.root / name
+
+
+def capture_memory(run: Run, capture: int, capture_json: Path) -> str:
+    """What the capture kernel had and what the save used: its ``Memory:`` line, and the
+    ``memory`` crashd save measured there (capture.json)."""
+    end = find(run.guest.lines, r"Linux version \S+", capture + 1) or len(run.guest.lines)
+    mem = find(run.guest.lines, r"\] Memory: \d+K/\d+K available", capture, end)
+    kernel = run.guest.lines[mem].text.split("] ", 1)[-1] if mem is not None else "no Memory: line"
+    info = json.loads(capture_json.read_text()).get("memory")
+    saved = MemoryWatch.describe(info) if info else "capture.json has no memory figures"
+    return f"capture kernel {kernel}; crashd save {saved}"
 
 
 def _matching_words(a: bytes, b: bytes) -> float:
