@@ -16,7 +16,7 @@ cannot audit is one they cannot trust:
   other compressors use a stated ratio (:data:`UNPACK_RATIO`);
 - CMA: ``cma=`` on the capture command line, else the kernel's
   ``CONFIG_CMA_SIZE_MBYTES`` (the capture kernel reserves it again unless told
-  ``cma=0``);
+  ``cma=0``, which crashd's default ``[arm] cmdline_append`` says);
 - crashd's capture userspace (systemd, udev, python, makedumpfile):
   :data:`USERSPACE`, calibrated per architecture from the VM measurements (x86:
   at 96M the capture kernel had ~31 MiB left after its image and initrd and ran
@@ -73,6 +73,12 @@ UNPACK_RATIO = {"zstd": 2.5, "xz": 3.0, "lzma": 3.0, "lz4": 2.0, "lzo": 2.0, "bz
 # the two. init_size over-counts the running kernel (its init sections and decompression room
 # are freed before userspace starts), which is why this residual is smaller than the ~40 MiB
 # the processes' RSS adds up to. 32-bit ARM: smaller pointers, a smaller python.
+# Every capture now records what it really cost (capture.json ``memory``: MemAvailable at the
+# start and the lowest, crashd save's and makedumpfile's peak RSS; crashd/capture/memstat.py).
+# The x86 96M failure, measured again with cma=0 cgroup_disable=memory transparent_hugepage=never:
+# "Memory: 31640K/98932K available (14343K kernel code, 2338K rwdata, 9132K rodata, 2824K init,
+# 17344K bss, 67088K reserved)"; out of memory 6.5 s in, unpacking the initramfs (9 of its 17 MiB
+# unpacked, 12.8 MiB of slab): userspace never started, no parameter changes that.
 USERSPACE = {"x86_64": 24 * MIB, "aarch64": 24 * MIB, "arm": 20 * MIB}
 KERNEL_FIXED = 8 * MIB  # slab, page tables, per-CPU areas at boot (nr_cpus=1)
 MEMMAP_FRACTION = 64  # one 64-byte struct page per 4 KiB page

@@ -19,12 +19,13 @@ from typing import TextIO
 
 from crashd.core.notify import Notifier
 
-__all__ = ["EXTEND_BY_USEC", "EXTEND_EVERY", "Progress", "STATUS_EVERY", "UNKNOWN_TOTAL_CONSOLE_EVERY"]
+__all__ = ["EXTEND_BY_USEC", "EXTEND_EVERY", "Progress", "SAMPLE_EVERY", "STATUS_EVERY", "UNKNOWN_TOTAL_CONSOLE_EVERY"]
 
 STATUS_EVERY = 1.0  # seconds between STATUS= updates
 EXTEND_EVERY = 10.0  # seconds between EXTEND_TIMEOUT_USEC= pings
 EXTEND_BY_USEC = 120_000_000  # each ping buys two minutes from now
 UNKNOWN_TOTAL_CONSOLE_EVERY = 15.0  # seconds between console lines when no percent is known
+SAMPLE_EVERY = 1.0  # seconds between calls of ``sample`` (the save's memory watch)
 
 
 class Progress:
@@ -38,6 +39,7 @@ class Progress:
         notifier: Notifier | None = None,
         console: TextIO | None = None,
         clock: Callable[[], float] = time.monotonic,
+        sample: Callable[[], None] | None = None,
     ):
         self.what = what
         self.total = total if total and total > 0 else None
@@ -53,6 +55,8 @@ class Progress:
         self._last_console = self.started
         self._extended_at = 0  # bytes done at the last extension
         self._moved = False  # the collector reported activity since the last extension
+        self.sample = sample
+        self._last_sample = -1e9
 
     def _rate(self, now: float) -> float:
         elapsed = now - self.started
@@ -91,6 +95,9 @@ class Progress:
         if self.notifier is not None and now - self._last_status >= STATUS_EVERY:
             self.notifier.status(status)
             self._last_status = now
+        if self.sample is not None and now - self._last_sample >= SAMPLE_EVERY:
+            self.sample()
+            self._last_sample = now
         if advanced and now - self._last_extend >= EXTEND_EVERY:
             self.extend()
             self._extended_at = done

@@ -44,6 +44,7 @@ from crashd.capture import copy as copy_mod
 from crashd.capture import remote_save, testhooks
 from crashd.capture.dmesg import save_dmesg
 from crashd.capture.layout import Layout, read_layout
+from crashd.capture.memstat import MemoryWatch
 from crashd.capture.progress import Progress
 from crashd.capture.space import Space, StatVfs, mib
 from crashd.capture.spool import CAPTURE_JSON, ELF_DUMP, KDUMP_DUMP, SPOOL_DIR, CaptureInfo, Spool, ensure_spool_dir
@@ -169,6 +170,7 @@ class Saver:
         self.log = _Log(self.console)
         self.ssh_target: SshTarget | None = None
         self.record: CaptureInfo = _empty_record()
+        self.memory: MemoryWatch | None = None
         self.t0 = time.monotonic()
         self.bound = time_bound(config.max_seconds, None)
 
@@ -192,6 +194,7 @@ class Saver:
     def run(self) -> Outcome:
         started = self.now()
         t0 = self.t0 = time.monotonic()
+        self.memory = MemoryWatch(self.paths.proc("meminfo"))
         try:
             cmdline = self.paths.cmdline.read_text(errors="replace")
         except OSError:
@@ -306,6 +309,9 @@ class Saver:
         self.record["finished"] = _iso(self.now())
         if not self.record["complete"] and not self.log.errors:
             self.log.error("no complete dump was saved")
+        if self.memory is not None:
+            self.record["memory"] = self.memory.figures()
+            print(f"crashd save: {MemoryWatch.describe(self.record['memory'])}", file=self.console, flush=True)
         testhooks.kill_point("json")
         body = json.dumps(self.record, sort_keys=True, indent=2) + "\n"
         try:
@@ -380,7 +386,8 @@ class Saver:
                 )
                 return "done"
             argv = mdf.argv(codec, level, self.paths.vmcore, out, limit)
-            progress = Progress(f"makedumpfile -d {level}", None, where, self.notifier, self.console)
+            progress = Progress(f"makedumpfile -d {level}", None, where, self.notifier, self.console,
+                                sample=self._sample)
             result = mdf.run(
                 self.tools,
                 argv,
@@ -426,6 +433,10 @@ class Saver:
         self.log.step("every dump level ran out of space -> dmesg only")
         return "done"
 
+    def _sample(self) -> None:
+        if self.memory is not None:
+            self.memory.sample()
+
     def _copy(self, spool: Spool, space: Space, fd: int, layout: Layout, where: str) -> None:
         needed = layout.file_size
         budget = space.budget()
@@ -436,7 +447,7 @@ class Saver:
             )
             return
         total = sum(end - start for start, end in layout.regions())
-        progress = Progress("copy", total, where, self.notifier, self.console)
+        progress = Progress("copy", total, where, self.notifier, self.console, sample=self._sample)
         out = spool.open_new(ELF_DUMP)
         try:
             with Watchdog(self.config.stall_timeout, self.deadline, bound=self.bound_text) as dog:

@@ -38,6 +38,7 @@ from crashd.core.errors import CrashdError, UnsafePathError
 
 __all__ = [
     "CaptureInfo",
+    "CaptureMemory",
     "CAPTURE_JSON",
     "DMESG_FILE",
     "ELF_DUMP",
@@ -63,6 +64,17 @@ CAPTURE_JSON = "capture.json"
 SPOOL_DIR = "crashd"  # <target>/crashd/: the only place captures are written and read
 REFUSED_PREFIX = SPOOL_DIR + ".refused-"  # an unsafe spool directory, moved aside
 
+
+
+class CaptureMemory(TypedDict):
+    """``capture.json`` ``memory``: what the save cost in the capture kernel (bytes; None: unreadable).
+    Measured by :mod:`crashd.capture.memstat`."""
+
+    mem_total: int | None  # the capture kernel's MemTotal
+    mem_available_start: int | None  # MemAvailable when the save started
+    mem_available_min: int | None  # the lowest MemAvailable seen while saving
+    crashd_peak_rss: int  # crashd save's own peak RSS (VmHWM)
+    collector_peak_rss: int  # the largest peak RSS of a child (makedumpfile)
 
 
 class CaptureInfo(TypedDict):
@@ -94,6 +106,8 @@ class CaptureInfo(TypedDict):
     # Where the dump lives when it was saved off the host (ssh://USER@HOST/PATH/crashd/<name>/vmcore.flat);
     # only present for a remote capture. Never holds credentials.
     remote_location: NotRequired[str]
+    # What the save cost in memory (written by every capture since it was added; absent in older ones).
+    memory: NotRequired[CaptureMemory]
 
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC

@@ -239,8 +239,11 @@ SETTINGS: tuple[Setting, ...] = (
         "arm",
         "cmdline_append",
         "list",
-        "nr_cpus=1 reset_devices irqpoll udev.children-max=2 panic=10",
-        "Parameters added to the capture command line.",
+        "nr_cpus=1 reset_devices irqpoll udev.children-max=2 panic=10 cma=0 cgroup_disable=memory "
+        "transparent_hugepage=never",
+        "Parameters added to the capture command line. cma=0: no CMA area in the capture kernel (Debian's "
+        "armmp kernel reserves 16 MiB, arm64 64 MiB); cgroup_disable=memory, transparent_hugepage=never: "
+        "less memory for the capture userspace.",
     ),
     Setting("arm", "kexec_file_load", "enum", "auto", "Use kexec_file_load (kexec -s): auto = whenever the kernel has it (CONFIG_KEXEC_FILE) and always under lockdown or Secure Boot; no = the older kexec_load.", choices=("auto", "yes", "no")),
     Setting("arm", "image_size", "size", "0", "32-bit ARM: room for the zImage to decompress itself (kexec --image-size); 0 = 48M for zImage, unused otherwise."),

@@ -3,7 +3,8 @@ kexec_load) and arm64 (Debian's kernel, no CONFIG_KEXEC_FILE and no ``_text`` in
 kexec_load through crashd.arm.kallsyms_shim). The same crashd .deb (Architecture: all) installed
 with apt, crashd enabled with nothing else configured, sysrq-c, capture, reboot: one complete
 kdump record with the panic line. On arm64 the dump itself is checked: crashd's reader and
-kexec-tools' vmcore-dmesg give byte-identical logs of the same ELF file.
+kexec-tools' vmcore-dmesg give byte-identical logs of the same ELF file, and arm64's ``crash``
+(run on the host under qemu-user, tests/vm/foreign.py) reads its release.
 
 Guests: ``qemu-system-arm -M virt,highmem=off -cpu cortex-a15`` and ``qemu-system-aarch64 -M virt
 -cpu cortex-a57``, 1 GiB, TCG; base images built by mmdebstrap under qemu-user (binfmt_misc).
@@ -11,6 +12,7 @@ Guests: ``qemu-system-arm -M virt,highmem=off -cpu cortex-a15`` and ``qemu-syste
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -18,12 +20,14 @@ from pathlib import Path
 import pytest
 
 from crashd.arm.kallsyms_shim import SEGMENT_ALIGN
+from crashd.capture.memstat import MemoryWatch
 from crashd.vmcore.elf import ElfVmcore
 from crashd.vmcore.memory import Source
 from crashd.vmcore.vmcoreinfo import VmcoreInfo
-from tests.vm.lab import Lab, crash_and_capture, start_kdump
+from tests.vm.foreign import foreign_tree, run_foreign
+from tests.vm.lab import Lab, Run, crash_and_capture, start_kdump
 from tests.vm.test_kdump import _assert_one_complete_kdump_record, _capture_kernel_ran_out_of_memory
-from tests.vm.timeline import kdump_cycle
+from tests.vm.timeline import find, kdump_cycle
 
 pytestmark = pytest.mark.vm
 
@@ -36,6 +40,8 @@ ELF_DUMP = "[capture]\ncollector = copy\n"
 
 
 def _need(arch: str) -> None:
+    if arch == "amd64":  # the host's own architecture (conftest checks qemu-system-x86_64)
+        return
     qemu, binfmt = EMULATORS[arch]
     if shutil.which(qemu) is None:
         pytest.skip(f"{arch} VM tests need {qemu} (tests/run installs qemu-system-arm)")
@@ -51,14 +57,15 @@ def _arm_kdump(lab: Lab, arch: str, crashkernel: str, files: dict[str, str] | No
     ``may_be_too_small``: a capture kernel that runs out of memory before userspace is an
     expected failure (xfail, with the kernel's own memory line), as in test_kdump's 96M case."""
     _need(arch)
-    name = f"kdump-{arch}-{crashkernel}"
+    name = f"kdump-{arch}-{crashkernel}" + ("-cmdline" if files and "/etc/crashd.conf.d/50-cmdline.conf" in files else "")
     run = start_kdump(lab, name, crashkernel, files, arch=arch)
     with run.guest:
         capture = crash_and_capture(run)
         run.expect(r"^VMTEST: boot 2 ", 600, after=capture)
         outcome = run.finish()
     assert outcome.result == "ok", outcome.explain()
-    if may_be_too_small and not outcome.records():
+    # (an out-of-memory capture leaves no kdump record; the next boot makes an unclean-reset one)
+    if may_be_too_small and not any("kdump" in (r["kind"] or "") for r in outcome.records()):
         why = _capture_kernel_ran_out_of_memory(run, capture)
         if why is not None:
             lab.figures.append(f"{name} (crashkernel={crashkernel}): does not complete: {why}")
@@ -68,7 +75,19 @@ def _arm_kdump(lab: Lab, arch: str, crashkernel: str, files: dict[str, str] | No
     cycle = kdump_cycle(run.guest.lines)
     assert cycle is not None and cycle.capture_seconds is not None
     lab.figures.append(f"{name} (crashkernel={crashkernel}): {cycle.describe()}")
+    lab.figures.append(f"{name}: {capture_memory(run, capture, outcome.out / 'crash' / record / 'capture.json')}")
     return record, lab.root / name
+
+
+def capture_memory(run: Run, capture: int, capture_json: Path) -> str:
+    """What the capture kernel had and what the save used: its ``Memory:`` line, and the
+    ``memory`` crashd save measured there (capture.json)."""
+    end = find(run.guest.lines, r"Linux version \S+", capture + 1) or len(run.guest.lines)
+    mem = find(run.guest.lines, r"\] Memory: \d+K/\d+K available", capture, end)
+    kernel = run.guest.lines[mem].text.split("] ", 1)[-1] if mem is not None else "no Memory: line"
+    info = json.loads(capture_json.read_text()).get("memory")
+    saved = MemoryWatch.describe(info) if info else "capture.json has no memory figures"
+    return f"capture kernel {kernel}; crashd save {saved}"
 
 
 def _matching_words(a: bytes, b: bytes) -> float:
@@ -118,6 +137,10 @@ def test_arm64_crash_is_captured_and_the_dump_is_correct(lab: Lab) -> None:
     assert ours == theirs, (out / f"crashd-dmesg-{record}.err").read_text()
     vmcore = d / "out" / "crash" / record / "vmcore"
     lab.figures.append(f"arm64 dump: {_assert_text_rule_holds_in(vmcore, lab.image_for('arm64').kernel)}")
+    # crash, the peer's reader, opens the same dump: arm64's crash 8.0.2 under qemu-user
+    crash = run_foreign("arm64", foreign_tree("arm64", ("crash",)), "/usr/bin/crash", "--osrelease", str(vmcore))
+    assert crash.returncode == 0 and crash.stdout.strip() == lab.image_for("arm64").release, (crash.stdout, crash.stderr)
+    lab.figures.append(f"arm64 dump: crash --osrelease (arm64 crash under qemu-user): {crash.stdout.strip()}")
     lab.discard("kdump-arm64-256M")
 
 
@@ -130,9 +153,14 @@ def test_arm64_crash_is_captured_and_the_dump_is_correct(lab: Lab) -> None:
 SMALL = [spec for spec in os.environ.get("CRASHD_VM_ARM_RESERVATIONS", "").split(",") if spec]
 
 
+# A third field measures another capture command line at that size: ARCH:SIZE:WORD+WORD sets
+# [arm] cmdline_append to exactly those words (e.g. armhf:80M:nr_cpus=1+reset_devices+irqpoll+
+# udev.children-max=2+panic=10+cma=0, crashd's default less cgroup_disable=memory and
+# transparent_hugepage=never, to compare what the save measured with and without them).
 @pytest.mark.skipif(not SMALL, reason="set CRASHD_VM_ARM_RESERVATIONS=armhf:128M,... to measure smaller reservations")
 @pytest.mark.parametrize("spec", SMALL or ["-"])
 def test_arm_smaller_reservation_completes_or_the_kernel_is_short_of_memory(lab: Lab, spec: str) -> None:
-    arch, _, size = spec.partition(":")
-    _arm_kdump(lab, arch, size, may_be_too_small=True)
-    lab.discard(f"kdump-{arch}-{size}")
+    arch, size, *variant = spec.split(":", 2)
+    files = {"/etc/crashd.conf.d/50-cmdline.conf": f"[arm]\ncmdline_append = {variant[0].replace('+', ' ')}\n"} if variant else None
+    _, d = _arm_kdump(lab, arch, size, files, may_be_too_small=True)
+    lab.discard(d.name)

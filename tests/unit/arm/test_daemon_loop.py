@@ -400,7 +400,7 @@ def test_armhf_guest_passes_dtb_and_image_size(tmp_path: Path) -> None:
     assert argv[-1] == str(w.paths.boot(f"zImage-{release}"))
     assert f"--dtb={w.paths.sys('firmware', 'fdt')}" in argv
     assert "--image-size=0x3000000" in argv
-    assert "--append=console=ttyAMA0 root=/dev/vda2 nr_cpus=1 reset_devices irqpoll udev.children-max=2 panic=10 " \
+    assert "--append=console=ttyAMA0 root=/dev/vda2 nr_cpus=1 reset_devices irqpoll udev.children-max=2 panic=10 cma=0 cgroup_disable=memory transparent_hugepage=never " \
            "systemd.unit=crashd-capture.target crashd.boot_id=0f5c3b5e8c1e4a539d558c2ba3b7e1a2" in argv
     w.rx.close()
 

@@ -33,7 +33,8 @@ exit ${{FAKE_{name}_EXIT:-0}}
 def root(tmp_path: Path) -> HostPaths:
     paths = build_root(
         tmp_path / "root",
-        {"/proc/cmdline": f"console=ttyS0 nr_cpus=1 crashd.boot_id={BOOT_ID} elfcorehdr=0x1000\n", "/var/crash/": ""},
+        {"/proc/cmdline": f"console=ttyS0 nr_cpus=1 crashd.boot_id={BOOT_ID} elfcorehdr=0x1000\n", "/var/crash/": "",
+         "/proc/meminfo": "MemTotal:         262144 kB\nMemFree:          160000 kB\nMemAvailable:     150000 kB\n"},
     )
     write_core(paths.vmcore, [Load(64 * PAGE, pages=pattern(1)), Load(32 * PAGE)], release="6.1.0-56-amd64")
     return paths
@@ -109,6 +110,11 @@ def test_copy_collector_saves_complete_capture(root: HostPaths, bin_dir: Path) -
     # dmesg first, then the dump: the steps say so, in order.
     assert rec["steps"][1].startswith("dmesg:") and rec["steps"][-1].startswith("copy:")
     assert "copy done" in console
+    # what the save cost in memory (the fake root's /proc/meminfo), on the console as well
+    mem = rec["memory"]
+    assert mem["mem_total"] == 262144 * 1024 and mem["mem_available_start"] == 150000 * 1024
+    assert mem["mem_available_min"] == 150000 * 1024 and mem["crashd_peak_rss"] > 0
+    assert "crashd save: memory: MemTotal 256.0 MiB, MemAvailable 146.5 MiB at the start" in console
 
 
 def test_makedumpfile_retries_lower_level_on_enospc(root: HostPaths, bin_dir: Path, tmp_path: Path) -> None:
