@@ -424,7 +424,7 @@ class Daemon:
                     self._write_state(ArmState(armed=False, since=now_iso(), reason=reason, last_error=problem))
             return False
         boot = readiness.boot_files
-        plan = plan_for(self.paths, cfg, boot, readiness.auto_file_load, self.arch)
+        plan = plan_for(self.paths, cfg, boot, readiness.auto_file_load, self.arch, network=readiness.capture_network)
         state = read_state(self.paths)
         if (
             not reload and state is not None and state.armed and readiness.armed

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import TextIO
 
 from crashd.capture import copy as copy_mod
-from crashd.capture import remote_save, testhooks
+from crashd.capture import netup, remote_save, testhooks
 from crashd.capture.dmesg import save_dmesg
 from crashd.capture.layout import Layout, read_layout
 from crashd.capture.progress import Progress
@@ -210,6 +210,13 @@ class Saver:
         deadline = testhooks.mount_deadline(MOUNT_DEADLINE) if self.mount_deadline is None else self.mount_deadline
         tried: Path | None = None
         local_target = self._remote_first(self.config.target)
+        if self._network_failed():
+            if self.ssh_target is not None:
+                self.ssh_target = None  # straight to the local target: no retries against a network that is not there
+            elif local_target == self.config.target:  # nfs: nothing to mount
+                directory = self._fallback(None, started, bootid8, t0)
+                return Outcome(bool(self.record["complete"]) and directory is not None, directory, self.record,
+                               self.log.errors)
         try:
             with open_target(
                 local_target, self.config.mount_options, self.paths, self.tools, deadline=deadline
@@ -226,7 +233,24 @@ class Saver:
         except OSError as exc:
             self.log.error(f"capture target {self.config.target}: {exc.strerror or exc}")
         directory = self._fallback(tried, started, bootid8, t0)
-        return Outcome(False, directory, self.record, self.log.errors)
+        # complete only when the fallback took the dump (a remote target's local directory)
+        return Outcome(bool(self.record["complete"]) and directory is not None, directory, self.record,
+                       self.log.errors)
+
+    def _network_failed(self) -> bool:
+        """True (the reason in ``errors``) when a remote target's network did not come up
+        (``crashd capture-network``'s result, crashd.capture.netup); a step when it did."""
+        if not is_remote(self.config.target):
+            return False
+        result = netup.read_result(self.paths)
+        if result is None:
+            return False
+        if result.ok:
+            self.log.step(f"network {result.plan}: {result.message} ({result.seconds:.1f} s)")
+            return False
+        self.log.error(f"capture target {self.config.target}: the network did not come up: {result.message}"
+                       " -> the dump goes to the local target")
+        return True
 
     def _remote_first(self, value: str) -> str:
         """The local target to open: for ``ssh://`` the default directory (it keeps
