@@ -225,6 +225,8 @@ class Saver:
                 spool = self._open_spool(target.path, target.display, started, bootid8)
                 if spool is not None:
                     directory = self._save_into(spool, target.display, t0, dump=True)
+                    if directory is not None and target.mounted and is_remote(self.config.target):
+                        self._keep_locally(directory, started, bootid8)
                     return Outcome(
                         bool(self.record["complete"]) and directory is not None, directory, self.record, self.log.errors
                     )
@@ -236,6 +238,39 @@ class Saver:
         # complete only when the fallback took the dump (a remote target's local directory)
         return Outcome(bool(self.record["complete"]) and directory is not None, directory, self.record,
                        self.log.errors)
+
+    def _keep_locally(self, published: Path, started: dt.datetime, bootid8: str) -> None:
+        """An NFS capture: ``dmesg.txt`` and capture.json (with ``remote_location``) also in
+        the root file system's spool, as kdumpctl keeps vmcore-dmesg.txt locally, so the
+        next boot's ingest (which does not mount the server) makes the record."""
+        default = setting("capture", "target").default
+        path = self.paths.host(default)
+        if not path.is_dir():
+            return
+        remote = parse_remote(self.config.target)
+        dump = self.record.get("dump_file")
+        if remote is None or not isinstance(dump, str):
+            return
+        sub = published.relative_to(published.parent.parent)  # crashd/<name>
+        location = f"{remote.url.rstrip('/')}/{sub}/{dump}"
+        spool = self._open_spool(path, default, started, bootid8)
+        if spool is None:
+            return
+        try:
+            try:
+                dmesg = (published / "dmesg.txt").read_bytes()
+            except OSError:
+                dmesg = None
+            if dmesg is not None:
+                spool.write_file("dmesg.txt", dmesg)
+            local = dict(self.record, dump_file=None, remote_location=location)
+            spool.write_file(CAPTURE_JSON, (json.dumps(local, sort_keys=True, indent=2) + "\n").encode())
+            spool.publish()
+            self.log.step(f"kernel log and capture.json also kept in {default}/{SPOOL_DIR}/{spool.name}")
+        except OSError as exc:
+            self.log.step(f"could not keep a local copy in {default}: {exc.strerror or exc}")
+        finally:
+            spool.close()
 
     def _network_failed(self) -> bool:
         """True (the reason in ``errors``) when a remote target's network did not come up

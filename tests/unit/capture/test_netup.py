@@ -226,3 +226,17 @@ def test_nfs_mount_gives_up_at_the_deadline(tmp_path: Path) -> None:
         with open_target("nas.lan:/export", "", paths, tools(tmp_path / "bin"), deadline=0, sleep=lambda _: None):
             pass
     assert len(log.read_text().splitlines()) == 1
+
+
+def test_nfs_capture_also_keeps_dmesg_and_capture_json_locally(vmcore_root: HostPaths, tmp_path: Path) -> None:
+    _mount_fake(tmp_path / "bin", fail_times=0)  # mounts "nothing": the mount point is the export
+    outcome = _save(vmcore_root, tools(tmp_path / "bin"), "nas.lan:/srv/nfs")
+    assert outcome.complete
+    (on_server,) = [p for p in vmcore_root.run("crashd", "target", SPOOL_DIR).iterdir()]
+    assert sorted(p.name for p in on_server.iterdir()) == ["capture.json", "dmesg.txt", "vmcore.kdump"]
+    files, rec = _local_record(vmcore_root)
+    assert files == ["capture.json", "dmesg.txt"]
+    assert rec["remote_location"] == f"nfs://nas.lan/srv/nfs/crashd/{on_server.name}/vmcore.kdump"
+    assert rec["complete"] is True and rec["dump_file"] is None
+    (local,) = [p for p in vmcore_root.var("crash", SPOOL_DIR).iterdir()]
+    assert local.name == on_server.name
