@@ -21,8 +21,9 @@ import os
 import shlex
 import sys
 import time
+from pathlib import Path
 
-from crashd.capture.remote_ssh import SshSpool, key_paths
+from crashd.capture.remote_ssh import RemoteError, SshSpool, key_paths
 from crashd.cli import EXIT_OK, Context
 from crashd.core.errors import CrashdError
 from crashd.core.remote import SshTarget, parse_remote
@@ -81,14 +82,24 @@ def run(verb: str, args: argparse.Namespace, ctx: Context) -> int:
             return 1
     os.replace(pending, opts.known_hosts)
     print(f"pinned in {ctx.paths.unhost(opts.known_hosts)}")
-    copy = ctx.tools.run(["ssh-copy-id", "-i", f"{opts.key}.pub", "-p", str(target.port),
-                          "-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={opts.known_hosts}",
-                          target.destination], timeout=300)
-    if not copy.ok:
-        detail = (copy.stderr.strip().splitlines() or [f"exit {copy.returncode}"])[-1]
-        raise CrashdError(f"{target.url}: ssh-copy-id failed: {detail}")
     check = SshSpool(ctx.tools, target, opts, deadline=time.monotonic() + TIMEOUT, attempts=1)
     path = shlex.quote(target.path)  # validated charset, and quoted: the server runs a shell
-    check.run_check(f"mkdir -p -- {path} && test -w {path}", "checking the target directory")
+    command = f"mkdir -p -- {path} && test -w {path}"
+    try:  # the key may already be on the server (a re-run, a key installed by configuration management)
+        check.run_check(command, "checking the target directory")
+        print("the key is already installed on the server")
+    except RemoteError as exc:
+        if "Permission denied" not in exc.reason:
+            raise
+        if ctx.paths.root == Path("/"):  # ssh-copy-id keeps its scratch files in ~/.ssh
+            os.makedirs(os.path.expanduser("~/.ssh"), mode=0o700, exist_ok=True)
+        copy = ctx.tools.run(["ssh-copy-id", "-i", f"{opts.key}.pub", "-p", str(target.port),
+                              "-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={opts.known_hosts}",
+                              target.destination], timeout=300)
+        if not copy.ok:
+            detail = (copy.stderr.strip().splitlines() or [f"exit {copy.returncode}"])[-1]
+            raise CrashdError(f"{target.url}: ssh-copy-id failed: {detail}") from exc
+        check.deadline = time.monotonic() + TIMEOUT
+        check.run_check(command, "checking the target directory")
     print(f"{target.url}: ready (key installed, host key pinned, directory writable)")
     return EXIT_OK

@@ -53,12 +53,17 @@ def test_propagate_makes_the_key_pins_the_host_and_installs_the_key(env: tuple[H
     out = capsys.readouterr()
     assert "SHA256:" in out.out and f"{url}: ready" in out.out
     assert "PRIVATE KEY" not in out.out + out.err  # the private key is never printed
-    (argv,) = [json.loads(line)["argv"] for line in (server.parent / "ssh.log").read_text().splitlines()]
-    assert "StrictHostKeyChecking=yes" in argv and "BatchMode=yes" in argv and argv[argv.index("-p") + 1] == "2222"
-    # a second run keeps the key (the server already trusts it)
+    # ssh: refused first (the key is new), then, after ssh-copy-id, the directory check
+    argvs = [json.loads(line)["argv"] for line in (server.parent / "ssh.log").read_text().splitlines()]
+    assert len(argvs) == 2
+    for argv in argvs:
+        assert "StrictHostKeyChecking=yes" in argv and "BatchMode=yes" in argv and argv[argv.index("-p") + 1] == "2222"
+    # a second run keeps the key, and the server already trusts it: no ssh-copy-id
     before = key.read_bytes()
     assert _propagate(paths, url, "--yes") == 0
     assert key.read_bytes() == before
+    assert "the key is already installed on the server" in capsys.readouterr().out
+    assert (server / "authorized_keys").read_text().count("ssh-ed25519") == 1
 
 
 def test_unconfirmed_host_key_is_not_pinned(env: tuple[HostPaths, Path], monkeypatch: pytest.MonkeyPatch,
