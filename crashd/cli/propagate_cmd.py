@@ -31,6 +31,7 @@ from crashd.core.remote import SshTarget, parse_remote
 __all__ = ["add_arguments", "run"]
 
 TIMEOUT = 60.0
+KEYSCAN_TIMEOUT = 30  # seconds ssh-keyscan waits for the server's key
 
 
 def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
@@ -60,8 +61,10 @@ def run(verb: str, args: argparse.Namespace, ctx: Context) -> int:
         print(f"created key {ctx.paths.unhost(opts.key)}")
     os.chmod(opts.key, 0o600)
     host = target.host.strip("[]")
-    scan = ctx.tools.run(["ssh-keyscan", "-p", str(target.port), "-t", "ed25519,ecdsa,rsa", "--", host],
-                         timeout=TIMEOUT)
+    # -T: ssh-keyscan's own 5 s default was too short for a busy server (seen with the VM test's
+    # emulated server under load: the port answered, no key came back within 5 s).
+    scan = ctx.tools.run(["ssh-keyscan", "-T", str(KEYSCAN_TIMEOUT), "-p", str(target.port), "-t", "ed25519,ecdsa,rsa",
+                          "--", host], timeout=TIMEOUT)
     lines = [ln for ln in scan.stdout.splitlines() if ln.strip() and not ln.startswith("#")]
     if not lines:
         raise CrashdError(f"{target.url}: ssh-keyscan got no host key (is sshd reachable on port {target.port}?)")
