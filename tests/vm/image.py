@@ -77,11 +77,6 @@ BASE_PACKAGES = (
     "python3-lzo",
 )
 
-# A separate base variant (its own cache key) for the off-host scenario (tests/vm/test_remote.py):
-# one image for both guests, the dump server (Debian's sshd and NFS server) and the client
-# (ssh, mount.nfs, ip). The other scenarios keep BASE_PACKAGES.
-REMOTE_PACKAGES = (*BASE_PACKAGES, "openssh-server", "openssh-client", "nfs-kernel-server", "nfs-common", "iproute2")
-
 
 def initramfs_hook(arch: Arch) -> str:
     """An essential hook: the initramfs module list, written before the kernel package is
