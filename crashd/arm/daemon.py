@@ -50,6 +50,7 @@ from crashd.core.errors import CrashdError
 from crashd.core.journal import Journal
 from crashd.core.notify import Notifier
 from crashd.core.paths import HostPaths
+from crashd.core.remote import is_remote
 from crashd.core.settings import Config
 from crashd.core.tools import ToolRunner
 
@@ -84,6 +85,7 @@ MAX_DELAY_FACTOR = 5  # a never-ending event storm still re-arms after 5 × sett
 # is one-way, the kernel's build options are fixed): re-checked with a doubling
 # interval up to BACKOFF_MAX instead of every poll. Events (SIGHUP, hotplug, a
 # changed file) still re-check at once.
+REMOTE_RECHECK = 60.0  # seconds between looks at a remote target's route while armed
 REBOOT_ONLY_CAUSES = frozenset({"no_reservation", "reservation_failed", "kexec_load_disabled",
                                 "kexec_load_limit_reached", "kernel_lacks_options"})
 
@@ -174,6 +176,8 @@ class Daemon:
         self.backoff = 0.0
         self.last_cause: str | None = None
         self.recheck_at = 0.0  # not armed and not ready: the next readiness re-check
+        self.remote_recheck_at = 0.0  # armed for a remote target: the next look at its route
+        self.remote_recheck_started = False
         self.recheck_delay = 0.0
         self.armed_plan: LoadPlan | None = None
         self.armed_topology: Topology | None = None  # CPUs and RAM when armed_plan was loaded
@@ -355,6 +359,14 @@ class Daemon:
             if changed:
                 names = ", ".join(sorted(self.paths.unhost(p) for p in changed))
                 self.request(f"{names} changed", now)
+            elif self.config is not None and is_remote(self.config.capture.target) and now >= self.remote_recheck_at:
+                # The route to a remote target (and so the capture boot's network plan) can
+                # change without any file we watch: DHCP, a link that came up after we armed.
+                # An unchanged plan loads nothing (the argv compare in _attempt).
+                self.remote_recheck_at = now + REMOTE_RECHECK
+                if self.remote_recheck_started:
+                    self.request("re-check of the remote target's network", now, settle=False)
+                self.remote_recheck_started = True
         elif self.pending is None and self.retry_at is None and now >= self.recheck_at:
             # not armed and nothing scheduled: readiness may have changed
             # (a reservation, a kernel image, kexec-tools appearing)
@@ -424,7 +436,7 @@ class Daemon:
                     self._write_state(ArmState(armed=False, since=now_iso(), reason=reason, last_error=problem))
             return False
         boot = readiness.boot_files
-        plan = plan_for(self.paths, cfg, boot, readiness.auto_file_load, self.arch)
+        plan = plan_for(self.paths, cfg, boot, readiness.auto_file_load, self.arch, network=readiness.capture_network)
         state = read_state(self.paths)
         if (
             not reload and state is not None and state.armed and readiness.armed

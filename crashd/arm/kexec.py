@@ -55,7 +55,8 @@ __all__ = [
 CAPTURE_UNIT = "crashd-capture.target"
 # Always dropped from the inherited line: the boot loader's image name means
 # nothing to the capture kernel, and the last two are ours to set.
-ALWAYS_REMOVE = ("BOOT_IMAGE", "systemd.unit", "crashd.boot_id", "crashd.test_id")
+# systemd.wants= and crashd.net= come from the arm-time network plan (crashd.core.capnet) only.
+ALWAYS_REMOVE = ("BOOT_IMAGE", "systemd.unit", "systemd.wants", "crashd.boot_id", "crashd.test_id", "crashd.net")
 # kexec-tools underestimates the room a 32-bit ARM zImage needs to decompress
 # itself; without --image-size the capture kernel hangs silently (docs/vm-lab.md).
 ZIMAGE_DEFAULT_SIZE = 48 << 20
@@ -93,7 +94,8 @@ def read_boot_id(paths: HostPaths) -> str:
 
 
 def capture_cmdline(
-    running: str, remove: Iterable[str], append: Iterable[str], boot_id: str, test_id: str | None = None
+    running: str, remove: Iterable[str], append: Iterable[str], boot_id: str, test_id: str | None = None,
+    network: Iterable[str] = (),
 ) -> str:
     """The capture kernel's command line, built from the running one.
 
@@ -101,8 +103,9 @@ def capture_cmdline(
     any earlier ``BOOT_IMAGE=``, ``systemd.unit=``, ``crashd.boot_id=``; ``append``
     follows, and an appended key replaces every inherited one of the same name;
     ``systemd.unit=crashd-capture.target crashd.boot_id=…`` always end the kernel
-    part, followed by ``crashd.test_id=`` for a ``crashd test --crash``. Anything after a
-    bare ``--`` belongs to init and stays after it.
+    part, followed by ``crashd.test_id=`` for a ``crashd test --crash`` and by ``network``,
+    a remote target's ``systemd.wants=… crashd.net=…`` (crashd.core.capnet). Anything
+    after a bare ``--`` belongs to init and stays after it.
     """
     tokens = split_cmdline(running)
     init_part: list[str] = []
@@ -115,6 +118,7 @@ def capture_cmdline(
     ours = [t for t in appended if param_key(t) not in ALWAYS_REMOVE]
     final = kept + ours + [f"systemd.unit={CAPTURE_UNIT}", f"crashd.boot_id={boot_id}"]
     final += [f"crashd.test_id={test_id}"] if test_id else []
+    final += list(network)
     final += init_part
     return " ".join(final)
 
@@ -297,11 +301,13 @@ class Kexec:
 
 
 def plan_for(
-    paths: HostPaths, config: Config, boot: BootFiles, auto_file_load: bool, arch: str, test_id: str | None = None
+    paths: HostPaths, config: Config, boot: BootFiles, auto_file_load: bool, arch: str, test_id: str | None = None,
+    *, network: Iterable[str] = (),
 ) -> LoadPlan:
     """The load plan for ``boot`` under ``config`` on this running system.
 
-    ``auto_file_load``: what ``kexec_file_load = auto`` means here (``Readiness.auto_file_load``).
+    ``auto_file_load``: what ``kexec_file_load = auto`` means here (``Readiness.auto_file_load``);
+    ``network``: a remote target's capture network (``Readiness.capture_network``).
     """
     if boot.kernel is None:
         raise ArmError(f"no capture kernel image for {boot.release}")
@@ -310,7 +316,7 @@ def plan_for(
     except OSError as exc:
         raise ArmError(f"cannot read {paths.unhost(paths.cmdline)}: {exc.strerror or exc}") from exc
     cmdline = capture_cmdline(running, config.arm.cmdline_remove, config.arm.cmdline_append, read_boot_id(paths),
-                              test_id)
+                              test_id, network)
     mode = config.arm.kexec_file_load
     file_load = mode == "yes" or (mode == "auto" and auto_file_load)
     return make_plan(

@@ -23,7 +23,8 @@ from crashd.core.cmdline import param
 from crashd.core.errors import CrashdError
 from crashd.core.fsutil import read_value
 from crashd.core.paths import HostPaths
-from crashd.core.settings import Config
+from crashd.core.remote import is_remote
+from crashd.core.settings import Config, setting
 from crashd.core.target import is_device
 from crashd.core.tools import ToolRunner
 
@@ -39,6 +40,7 @@ __all__ = [
     "check_armed",
     "check_capture_memory",
     "check_capture_files",
+    "check_capture_remote",
     "check_capture_target",
     "estimate_dump_bytes",
     "check_crashkernel",
@@ -72,7 +74,7 @@ ARMING_CHECKS = ("kernel_support", "crashkernel", "kexec_tool", "kexec_allowed",
 # Checks whose "missing" state does not prevent arming but makes a capture expected to
 # fail: armed, the machine reports "armed, but <title>: <hint>" (crashd status exit 4,
 # STATUS=, the journal). Other checks of this kind (e.g. the capture target) join this list.
-DEGRADED_CHECKS = ("capture_memory", "capture_target")
+DEGRADED_CHECKS = ("capture_memory", "capture_target", "capture_remote")
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,8 @@ class Readiness:
     reserved_bytes: int = 0
     extra: dict[str, object] = field(default_factory=dict)
     file_load_supported: bool | None = None  # CONFIG_KEXEC_FILE; None when the config is unknown
+    # A remote target's network for the capture boot (crashd.core.capnet): command-line parameters.
+    capture_network: tuple[str, ...] = ()
 
     @property
     def auto_file_load(self) -> bool:
@@ -443,6 +447,9 @@ def check_capture_target(paths: HostPaths, tools: ToolRunner, config: Config) ->
     for the estimated dump beyond ``min_free``."""
     title = "capture target"
     value = config.capture.target
+    if is_remote(value):  # the server: capture_remote; here the local directory that keeps dmesg and the fallback
+        value = setting("capture", "target").default
+        title = f"local directory for the kernel log and the fallback ({value})"
     if is_device(value):
         return _device_target(paths, tools, value, title)
     hint = f"create {value} (mkdir -p -m 0700) or fix [capture] target"
@@ -475,6 +482,14 @@ def check_capture_target(paths: HostPaths, tools: ToolRunner, config: Config) ->
                      f"the dump cannot be saved: {value} has {free >> 20} MiB free, less min_free "
                      f"{config.capture.min_free >> 20} MiB leaves less than the ~{need >> 20} MiB estimated")
     return Check("capture_target", OK, reason, evidence, "", title)
+
+
+def check_capture_remote(paths: HostPaths, tools: ToolRunner, config: Config) -> tuple[Check, tuple[str, ...]]:
+    """A remote target that cannot work (crashd.arm.netplan), and the capture boot's network."""
+    from crashd.arm.netplan import assess_remote
+
+    r = assess_remote(paths, tools, config)
+    return Check("capture_remote", r.state, r.reason, r.evidence, r.hint, r.title), r.cmdline
 
 
 def check_armed(paths: HostPaths) -> Check:
@@ -557,6 +572,8 @@ def assess(paths: HostPaths, tools: ToolRunner, config: Config) -> Readiness:
         check_panic_policy(paths, config),
         check_capture_target(paths, tools, config),
     ]
+    remote, network = check_capture_remote(paths, tools, config)
+    checks.append(remote)
     ready = not any(c.name in ARMING_CHECKS and c.state == MISSING for c in checks)
     return Readiness(checks, armed.state == OK, ready, required, boot, reserved,
-                     file_load_supported=file_load_supported)
+                     file_load_supported=file_load_supported, capture_network=network)

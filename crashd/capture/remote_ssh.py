@@ -35,7 +35,7 @@ from pathlib import Path
 
 from crashd.capture.spool import INCOMPLETE, SPOOL_DIR
 from crashd.core.errors import CrashdError, ToolError
-from crashd.core.remote import SshTarget
+from crashd.core.remote import SshTarget, key_files
 from crashd.core.tools import ToolRunner
 
 __all__ = ["ATTEMPTS", "FLAT_DUMP", "RETRY_PAUSE", "RemoteError", "SshOptions", "SshSpool", "capture", "key_paths", "ssh_argv"]
@@ -214,7 +214,7 @@ def _last(f: object) -> str:
 
 def key_paths(etc: Path) -> SshOptions:
     """Where ``crashd propagate`` keeps the dedicated key and the pinned host key."""
-    return SshOptions(etc / "crashd" / "ssh" / "id_ed25519", etc / "crashd" / "ssh" / "known_hosts")
+    return SshOptions(*key_files(etc))
 
 
 def capture(

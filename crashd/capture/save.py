@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import TextIO
 
 from crashd.capture import copy as copy_mod
-from crashd.capture import remote_save, testhooks
+from crashd.capture import netup, remote_save, testhooks
 from crashd.capture.dmesg import save_dmesg
 from crashd.capture.layout import Layout, read_layout
 from crashd.capture.memstat import MemoryWatch
@@ -217,6 +217,13 @@ class Saver:
         deadline = testhooks.mount_deadline(MOUNT_DEADLINE) if self.mount_deadline is None else self.mount_deadline
         tried: Path | None = None
         local_target = self._remote_first(self.config.target)
+        if self._network_failed():
+            if self.ssh_target is not None:
+                self.ssh_target = None  # straight to the local target: no retries against a network that is not there
+            elif local_target == self.config.target:  # nfs: nothing to mount
+                directory = self._fallback(None, started, bootid8, t0)
+                return Outcome(bool(self.record["complete"]) and directory is not None, directory, self.record,
+                               self.log.errors)
         try:
             with open_target(
                 local_target, self.config.mount_options, self.paths, self.tools, deadline=deadline
@@ -225,6 +232,8 @@ class Saver:
                 spool = self._open_spool(target.path, target.display, started, bootid8)
                 if spool is not None:
                     directory = self._save_into(spool, target.display, t0, dump=True)
+                    if directory is not None and target.mounted and is_remote(self.config.target):
+                        self._keep_locally(directory, started, bootid8)
                     return Outcome(
                         bool(self.record["complete"]) and directory is not None, directory, self.record, self.log.errors
                     )
@@ -233,7 +242,57 @@ class Saver:
         except OSError as exc:
             self.log.error(f"capture target {self.config.target}: {exc.strerror or exc}")
         directory = self._fallback(tried, started, bootid8, t0)
-        return Outcome(False, directory, self.record, self.log.errors)
+        # complete only when the fallback took the dump (a remote target's local directory)
+        return Outcome(bool(self.record["complete"]) and directory is not None, directory, self.record,
+                       self.log.errors)
+
+    def _keep_locally(self, published: Path, started: dt.datetime, bootid8: str) -> None:
+        """An NFS capture: ``dmesg.txt`` and capture.json (with ``remote_location``) also in
+        the root file system's spool, as kdumpctl keeps vmcore-dmesg.txt locally, so the
+        next boot's ingest (which does not mount the server) makes the record."""
+        default = setting("capture", "target").default
+        path = self.paths.host(default)
+        if not path.is_dir():
+            return
+        remote = parse_remote(self.config.target)
+        dump = self.record.get("dump_file")
+        if remote is None or not isinstance(dump, str):
+            return
+        sub = published.relative_to(published.parent.parent)  # crashd/<name>
+        location = f"{remote.url.rstrip('/')}/{sub}/{dump}"
+        spool = self._open_spool(path, default, started, bootid8)
+        if spool is None:
+            return
+        try:
+            try:
+                dmesg = (published / "dmesg.txt").read_bytes()
+            except OSError:
+                dmesg = None
+            if dmesg is not None:
+                spool.write_file("dmesg.txt", dmesg)
+            local = dict(self.record, dump_file=None, remote_location=location)
+            spool.write_file(CAPTURE_JSON, (json.dumps(local, sort_keys=True, indent=2) + "\n").encode())
+            spool.publish()
+            self.log.step(f"kernel log and capture.json also kept in {default}/{SPOOL_DIR}/{spool.name}")
+        except OSError as exc:
+            self.log.step(f"could not keep a local copy in {default}: {exc.strerror or exc}")
+        finally:
+            spool.close()
+
+    def _network_failed(self) -> bool:
+        """True (the reason in ``errors``) when a remote target's network did not come up
+        (``crashd capture-network``'s result, crashd.capture.netup); a step when it did."""
+        if not is_remote(self.config.target):
+            return False
+        result = netup.read_result(self.paths)
+        if result is None:
+            return False
+        if result.ok:
+            self.log.step(f"network {result.plan}: {result.message} ({result.seconds:.1f} s)")
+            return False
+        self.log.error(f"capture target {self.config.target}: the network did not come up: {result.message}"
+                       " -> the dump goes to the local target")
+        return True
 
     def _remote_first(self, value: str) -> str:
         """The local target to open: for ``ssh://`` the default directory (it keeps

@@ -62,6 +62,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "list": ("crashd.cli.records_cmd", "list crash records"),
     "show": ("crashd.cli.records_cmd", "show one crash record"),
     "remove": ("crashd.cli.records_cmd", "remove a crash record"),
+    "capture-network": ("crashd.cli.capnet_cmd", "bring up a remote target's network (in the capture kernel)"),
     "propagate": ("crashd.cli.propagate_cmd", "set up an ssh:// target: key pair, pinned host key, key on the server"),
     "dmesg": ("crashd.cli.vmcore_cmd", "print the kernel log of a record or a vmcore file"),
     "inspect": ("crashd.cli.vmcore_cmd", "summarise a vmcore file"),

@@ -58,7 +58,8 @@ def arm(args: argparse.Namespace, ctx: Context) -> int:
                                         reason=readiness.blocking()[0].reason if readiness.blocking() else "not_ready")
         _say(args, False, readiness.summary(), daemon_pid=pid)
         return EXIT_NOT_ARMED
-    plan = plan_for(ctx.paths, config, readiness.boot_files, readiness.auto_file_load, machine_arch())
+    plan = plan_for(ctx.paths, config, readiness.boot_files, readiness.auto_file_load, machine_arch(),
+                    network=readiness.capture_network)
     try:
         Kexec(ctx.paths, ctx.tools).load(plan)
     except ArmError as exc:

@@ -44,9 +44,13 @@ def target_report(ctx: Context, config: Any, written: int | None) -> dict[str, A
     """The target as the capture will meet it: a directory must exist (or its parent), a
     device is mounted under /run/crashd and unmounted again."""
     from crashd.arm.dumpsize import target_free
+    from crashd.core.remote import is_remote
+    from crashd.core.settings import setting
     from crashd.core.target import TargetError, is_device, open_target
 
     value, min_free = config.capture.target, config.capture.min_free
+    if is_remote(value):  # the server is the capture_remote check; here the local directory (dmesg, fallback)
+        value = setting("capture", "target").default
     out: dict[str, Any] = {"target": value, "usable": False, "free_bytes": None, "min_free": min_free,
                            "needed_bytes": written, "fits": None, "problem": None}
     if is_device(value):
@@ -90,7 +94,8 @@ def dry_run(ctx: Context) -> tuple[int, dict[str, Any]]:
     state = read_state(ctx.paths)
     kexec: dict[str, Any] = {"argv": None, "loaded": False, "cmdline": None, "problem": None}
     try:
-        plan = plan_for(ctx.paths, config, readiness.boot_files, readiness.auto_file_load, machine_arch())
+        plan = plan_for(ctx.paths, config, readiness.boot_files, readiness.auto_file_load, machine_arch(),
+                        network=readiness.capture_network)
     except ArmError as exc:
         kexec["problem"] = str(exc)
     else:
@@ -175,7 +180,8 @@ def crash(args: argparse.Namespace, ctx: Context) -> int:
     if not _confirm(args):
         return EXIT_FAILURE
     test_id = new_test_id()
-    plan = plan_for(ctx.paths, config, readiness.boot_files, readiness.auto_file_load, machine_arch(), test_id)
+    plan = plan_for(ctx.paths, config, readiness.boot_files, readiness.auto_file_load, machine_arch(), test_id,
+                    network=readiness.capture_network)
     fp = fingerprint(ctx.paths, config, readiness.boot_files, readiness.reserved_bytes)
     record_pending(ctx.paths, test_id, read_boot_id(ctx.paths), fp)
     set_hold(ctx.paths, f"crashd test --crash {test_id}")  # the daemon must not reload in between

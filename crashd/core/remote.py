@@ -17,8 +17,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
-__all__ = ["NfsTarget", "SshTarget", "is_remote", "parse_remote"]
+__all__ = ["NfsTarget", "SshTarget", "is_remote", "key_files", "parse_remote"]
+
+
+def key_files(etc: Path) -> tuple[Path, Path]:
+    """(private key, pinned known_hosts) that ``crashd propagate`` makes and the capture uses."""
+    return etc / "crashd" / "ssh" / "id_ed25519", etc / "crashd" / "ssh" / "known_hosts"
 
 _USER = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}")
 _HOSTNAME = re.compile(r"(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}))*\.?")

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from crashd.core.capnet import parse_network
 from crashd.core.remote import is_remote, parse_remote
 
 __all__ = [
@@ -150,7 +151,7 @@ class Setting:
 
     section: str
     key: str
-    type: str  # bool, int, size, duration, enum, list, str, tristate, levels, target
+    type: str  # bool, int, size, duration, enum, list, str, tristate, levels, target, network
     default: str
     help: str
     choices: tuple[str, ...] = ()
@@ -211,6 +212,9 @@ class Setting:
             return value
         if self.type == "target":
             return parse_target(value)
+        if self.type == "network":
+            parse_network(value)  # crashd.core.capnet: auto, none, IFACE, IFACE ADDRESS/PREFIX [GATEWAY]
+            return " ".join(value.split())
         raise AssertionError(f"unknown setting type {self.type}")
 
     def _check_range(self, number: int) -> None:
@@ -266,6 +270,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("capture", "failure_action", "enum", "reboot", "What the capture kernel does when the save fails.", choices=ACTIONS),
     Setting("capture", "min_free", "size", "64M", "Free space to leave on the target; the dump falls back to dmesg only rather than eat it."),
     Setting("capture", "stall_timeout", "duration", "30s", "A collector that moves no bytes for this long is killed and the next step of the fallback chain runs.", minimum=1, maximum=3600),
+    Setting("capture", "network", "network", "auto", "A remote (ssh://, nfs://) target only: the network the capture kernel brings up; auto = the interface the target is reached through, configured as the running system does (systemd-networkd, ifupdown, else its current address); none = none; IFACE; or IFACE ADDRESS/PREFIX [GATEWAY]."),
+    Setting("capture", "network_timeout", "duration", "60s", "A remote target only: how long the capture kernel waits for that network before the dump goes to the local target.", minimum=1, maximum=3600),
     Setting("capture", "max_seconds", "duration", "0", "Bound on the whole save, after which only what is saved is kept and the final action runs; 0 = 10 min plus 1 min per GiB of the dump.", minimum=0),
     # [ingest]
     Setting("ingest", "pstore", "bool", "yes", "Ingest records from /sys/fs/pstore (and systemd-pstore's archive)."),
@@ -334,6 +340,8 @@ class CaptureConfig:
     min_free: int
     stall_timeout: int
     max_seconds: int
+    network: str = "auto"
+    network_timeout: int = 60
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,7 @@ def open_target(
         _mount(value, mount_options, mountpoint, tools, deadline, sleep)
     try:
         if isinstance(nfs, NfsTarget) and nfs.subdir:
+            _make_under(mountpoint, nfs.subdir, value)
             yield Target(_directory(paths.unhost(mountpoint) + nfs.subdir, paths).path,
                          f"{nfs.url} (mounted at {paths.unhost(mountpoint)})", True)
             return
@@ -90,6 +91,23 @@ def open_target(
         except ToolError as exc:
             # Not fatal: the files are fsync'd; the reboot unmounts what is left.
             print(f"crashd save: warning: could not unmount {mountpoint}: {exc}", flush=True)
+
+
+def _make_under(mountpoint: Path, subdir: str, value: str) -> None:
+    """``nfs://HOST/EXPORT/a/b``: make ``a/b`` in the export (0700, one machine's
+    directory on a shared server), never through a symlink planted there."""
+    here = mountpoint
+    for part in subdir.strip("/").split("/"):
+        here = here / part
+        if here.is_symlink():
+            raise TargetError(value, f"{part} in the export is a symlink; refused")
+        if not here.exists():
+            try:
+                here.mkdir(mode=0o700)
+            except FileExistsError:
+                pass  # made meanwhile (another machine on the same export)
+            except OSError as exc:
+                raise TargetError(value, f"cannot create {subdir} in the export: {exc.strerror or exc}") from exc
 
 
 def _directory(value: str, paths: HostPaths) -> Target:

@@ -30,6 +30,7 @@ __all__ = ["HOST_CHANGING", "SYSTEM_DIRS", "TOOLS_PATH_ENV", "ToolResult", "Tool
 HOST_CHANGING = frozenset({
     "kexec", "systemctl", "mount", "umount", "reboot", "poweroff", "halt", "shutdown", "sysctl",
     "modprobe", "rmmod", "insmod", "swapoff", "swapon", "telinit", "init", "grub-reboot", "update-grub",
+    "ip", "ifup", "ifdown",
 })
 SYSTEM_DIRS = frozenset({"/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin",
                          "/snap/bin", "/usr/games", "/usr/local/games"})

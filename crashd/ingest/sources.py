@@ -195,9 +195,10 @@ UNIT_SPOOL_ROOT = "/var/crash"
 def target_allowed(target: str) -> bool:
     """A directory target must be ``/var/crash`` or below it (a UUID=/LABEL=/device target
     is mounted under /run/crashd, which the unit may write). ``config check`` applies this rule."""
+    from crashd.core.remote import is_remote
     from crashd.core.target import is_device
 
-    if is_device(target):
+    if is_device(target) or is_remote(target):  # a remote target's local copy is in /var/crash
         return True
     if not target.startswith("/") or "\0" in target:
         return False

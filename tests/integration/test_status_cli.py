@@ -12,7 +12,7 @@ from tests.fakeroot import armed_guest, build_root, dev_machine, unarmed_guest
 from tests.integration.cli import run_crashd
 
 CHECK_NAMES = ["kernel_support", "crashkernel", "kexec_tool", "kexec_allowed", "kexec_mode", "capture_files",
-               "capture_memory", "armed", "pstore", "panic_policy", "capture_target"]
+               "capture_memory", "armed", "pstore", "panic_policy", "capture_target", "capture_remote"]
 
 
 @pytest.fixture

@@ -44,7 +44,7 @@ def test_armed_guest_all_ok(tmp_path: Path, kexec_path: str) -> None:
     assert states == {
         "kernel_support": "ok", "crashkernel": "ok", "kexec_tool": "ok", "kexec_allowed": "ok",
         "kexec_mode": "ok", "capture_files": "ok", "capture_memory": "ok", "armed": "ok", "pstore": "missing",
-        "panic_policy": "ok", "capture_target": "ok",
+        "panic_policy": "ok", "capture_target": "ok", "capture_remote": "ok",
     }
     assert r.reserved_bytes == 256 << 20
     assert r.summary() == f"armed: {RELEASE}, 256 MiB reserved"

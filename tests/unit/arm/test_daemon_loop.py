@@ -474,3 +474,41 @@ def test_plan_files_keep_boot_files_of_a_root_under_a_sys_directory(tmp_path: Pa
     plan = LoadPlan(kernel=paths.boot("vmlinuz"), initrd=paths.boot("initrd.img"), dtb=paths.sys("firmware", "fdt"),
                     cmdline="", file_load=False, image_size=None)
     assert plan_files(paths, plan) == [paths.boot("vmlinuz"), paths.boot("initrd.img")]
+
+
+def test_remote_target_rearms_when_its_route_appears(tmp_path: Path) -> None:
+    """Armed before the network was up (no route: no capture network planned), the daemon
+    looks again every REMOTE_RECHECK seconds and re-arms once with the plan; an unchanged
+    plan loads nothing."""
+    from crashd.arm.daemon import REMOTE_RECHECK
+    from crashd.core.tools import ToolRunner
+    from tests.unit.arm.helpers import FAKES, fake_env
+
+    flag = tmp_path / "link-up"
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "ip").write_text(
+        f"#!/bin/sh\nif [ -e {flag} ]; then echo '192.0.2.10 dev eth0 src 192.0.2.2 uid 0 \\\\    cache '; exit 0; fi\n"
+        "echo 'RTNETLINK answers: Network is unreachable' >&2; exit 2\n")
+    (bindir / "ip").chmod(0o755)
+    files = {**unarmed_guest(), "/etc/crashd.conf": "[capture]\ntarget = ssh://crash@192.0.2.10/srv/crash\n",
+             "/sys/class/net/eth0/ifindex": "2\n",
+             "/run/systemd/netif/links/2": "ADMIN_STATE=configured\nNETWORK_FILE=/etc/systemd/network/50.network\n"}
+    w = World(tmp_path, files)
+    w.daemon.tools = ToolRunner(path=f"{bindir}:{FAKES}:/usr/bin:/bin", env=fake_env(w.paths.root, w.log))
+    try:
+        w.daemon.start()
+        [first] = loads(w.log)
+        assert not any("crashd.net=" in a for a in first)
+        w.run_for(REMOTE_RECHECK + 5)
+        assert len(loads(w.log)) == 1  # still no route: the same plan, nothing loaded
+        flag.touch()
+        w.run_for(REMOTE_RECHECK + 5)
+        assert len(loads(w.log)) == 2
+        append = next(a for a in loads(w.log)[-1] if a.startswith("--append="))
+        assert "systemd.wants=crashd-capture-network.service crashd.net=networkd:eth0" in append
+        w.run_for(2 * REMOTE_RECHECK + 5)
+        assert len(loads(w.log)) == 2
+    finally:
+        w.rx.close()
+        w.hotplug.close()
