@@ -11,14 +11,19 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from crashd.crashlog.summary import normalize_frame
+from tests.vm.debuginfo import fetch_vmlinux
 from tests.vm.lab import Lab, Outcome, Run, kdump_cmdline
-from tests.vm.oopsmod import build_module, cached_base
+from tests.vm.oopsmod import SOURCES, build_module, cached_base
 from tests.vm.test_kdump_arm import _need
 from tests.vm.timeline import kernel_boots
 
@@ -43,12 +48,13 @@ def _record_site(dmesg: str) -> str | None:
     return sites[-1].lower() if sites else None
 
 
-def _assert_oops_records(outcome: Outcome) -> tuple[str, str]:
-    """One record per oops, each an ``oops`` at its site, symbolised; returns the signatures of
-    site A (both records) and site B."""
+def _assert_oops_records(outcome: Outcome) -> dict[str, list[str]]:
+    """One record per oops, each an ``oops`` at its site, symbolised, both site-A records sharing
+    a signature and site B's differing; returns the record names by site."""
     rows = outcome.records()
     assert len(rows) == len(SITES), f"crashd list --json: {rows}\n{outcome.explain()}"
     by_site: dict[str, list[dict[str, Any]]] = {}
+    names_by_site: dict[str, list[str]] = {}
     for row in rows:
         assert row["complete"] is True, row
         rec = row["name"]
@@ -67,11 +73,60 @@ def _assert_oops_records(outcome: Outcome) -> tuple[str, str]:
         caller = "crashd_oops_write" if rec_site == "a" else "crashd_oops_via_b"
         assert caller in names and "vfs_write" in names, (rec, trace)
         by_site.setdefault(rec_site, []).append(meta)
+        names_by_site.setdefault(rec_site, []).append(rec)
     assert sorted((s, len(m)) for s, m in by_site.items()) == [("a", 2), ("b", 1)], by_site.keys()
     (a1, a2), (b,) = by_site["a"], by_site["b"]
     assert a1["signature"] and a1["signature"] == a2["signature"], (a1["signature"], a2["signature"])
     assert b["signature"] and b["signature"] != a1["signature"], (a1["signature"], b["signature"])
-    return str(a1["signature"]), str(b["signature"])
+    return names_by_site
+
+
+def _site_line(site: str) -> int:
+    """The line of ``/* site X */`` in the module's source: where the faulting access is."""
+    lines = (SOURCES / "crashd_oops.c").read_text().splitlines()
+    (n,) = [i for i, text in enumerate(lines, start=1) if f"/* site {site.upper()} */" in text]
+    return n
+
+
+def _analyze_module_oops(lab: Lab, outcome: Outcome, records: dict[str, list[str]], ko: Path, release: str) -> None:
+    """Issue 15, module oops: with the guest kernel's debug vmlinux and the module's own .ko (built
+    with -g) as ``lib/modules/<release>/extra/crashd_oops.ko`` of a ``--debuginfo`` directory,
+    ``crashd analyze`` on the host names each site's faulting frame at its ``crashd_oops.c`` line."""
+    from crashd.analyze.schema import validate
+
+    vmlinux = fetch_vmlinux(release)  # cached by test_kdump, or downloaded once here
+    root = lab.root / "oops-analyze-root"
+    shutil.rmtree(root, ignore_errors=True)
+    (root / "etc").mkdir(parents=True)
+    (root / "etc" / "os-release").write_text("ID=debian\nVERSION_ID=12\n")
+    store = root / "var" / "lib" / "crash"
+    store.mkdir(parents=True, mode=0o700)
+    modules = lab.root / "oops-module-debug"
+    shutil.rmtree(modules, ignore_errors=True)
+    (modules / "lib" / "modules" / release / "extra").mkdir(parents=True)
+    shutil.copyfile(ko, modules / "lib" / "modules" / release / "extra" / ko.name)
+    env = {**os.environ, "CRASHD_ROOT": str(root)}
+    for site in ("a", "b"):
+        record = records[site][0]
+        src = next(d for d in outcome.record_dirs() if d.name == record)
+        shutil.copytree(src, store / record)
+        t0 = time.monotonic()
+        res = subprocess.run([sys.executable, "-m", "crashd", "--root", str(root), "analyze", record, "--no-network",
+                              "--debuginfo", str(vmlinux.parent), "--debuginfo", str(modules)],
+                             capture_output=True, text=True, timeout=900, env=env)
+        lab.timings[f"crashd analyze, module oops site {site.upper()}"] = time.monotonic() - t0
+        assert res.returncode == 0, res.stderr
+        report = json.loads((store / record / "analysis.json").read_text())
+        assert validate(report) == [], validate(report)
+        (mod,) = [m for m in report["modules"] if m["name"] == "crashd_oops"]
+        assert mod["debuginfo"] is True, report["modules"]
+        frames = report["crashed"]["frames"] if report.get("crashed") else []
+        hits = [f for f in frames if f["function"] == f"crashd_oops_site_{site}"]
+        assert hits, f"{record}: no crashd_oops_site_{site} frame in {frames}\nproblems: {report['problems']}"
+        where = (hits[0]["file"] or "", hits[0]["line"])
+        assert where[0].endswith("crashd_oops.c") and where[1] == _site_line(site), (record, where, _site_line(site))
+        assert report["top_frames"][0] == f"crashd_oops_site_{site}", report["top_frames"]
+        assert re.search(rf"crashd_oops_site_{site} at \S*crashd_oops\.c:{_site_line(site)}\b", res.stdout), res.stdout
 
 
 # CI runs amd64; CRASHD_VM_OOPS_ARCHES=amd64,armhf,arm64 adds the ARM guests (each: the module
@@ -104,7 +159,10 @@ def test_oops_panics_through_on_oops_and_same_site_shares_a_signature(lab: Lab, 
     wall = time.monotonic() - start
     assert outcome.result == "ok", outcome.explain()
 
-    sig_a, sig_b = _assert_oops_records(outcome)
+    records = _assert_oops_records(outcome)
+    sig_a, sig_b = (json.loads(outcome.text(f"show-{records[s][0]}.json"))["metadata"]["signature"] for s in "ab")
+    if arch == "amd64":  # the -dbg vmlinux is fetched for the amd64 guest kernel (860 MB once, cached)
+        _analyze_module_oops(lab, outcome, records, ko, run.img.release)
 
     boots = len(kernel_boots(run.guest.lines))
     lab.figures.append(f"{name}: {len(SITES)} oops cycles (site A, A, B) in one run: {wall:.0f} s, {boots} kernel boots; "
