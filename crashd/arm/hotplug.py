@@ -3,16 +3,24 @@
 The capture kernel's ELF headers list the CPUs and memory present at load time.
 When the kernel maintains them itself (``/sys/devices/system/{cpu,memory}/
 crash_hotplug`` reads 1: Linux 6.6+ with ``CONFIG_CRASH_HOTPLUG``) a re-arm is wasted
-work, so such events are ignored. A thin adapter over ``pyudev.Monitor``; tests
-use :class:`PipeSource`, which feeds events through a pipe the same way (libudev
-cannot be pointed at a fake ``/sys``).
+work, so such events are ignored.
+
+The events come from the kernel itself: :class:`UeventSource` is a ``NETLINK_KOBJECT_UEVENT``
+socket bound to the kernel's multicast group (1), the one udevd itself listens on. No libudev,
+no pyudev: on a board that is python3-pyudev and, through its Recommends, glib and python3-gi
+(tens of MB of flash) saved, and the daemon does not depend on udevd running. Only datagrams
+whose netlink sender is the kernel (port id 0) count; a root process sending a forged uevent to
+the group is ignored. Tests use :class:`PipeSource`, which feeds events through a pipe the same
+way, and :func:`parse_uevent` on the kernel's own message format.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import socket
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from crashd.core.paths import HostPaths
 
@@ -23,8 +31,9 @@ __all__ = [
     "PipeSource",
     "SUBSYSTEMS",
     "Topology",
-    "UdevSource",
+    "UeventSource",
     "kernel_updates_headers",
+    "parse_uevent",
     "relevant",
     "topology",
 ]
@@ -96,31 +105,85 @@ def relevant(events: list[HotplugEvent], paths: HostPaths) -> list[HotplugEvent]
     return [e for e in events if e.subsystem in SUBSYSTEMS and e.subsystem not in skip and e.action in ACTIONS]
 
 
-class UdevSource:
-    """pyudev netlink monitor on ``cpu`` and ``memory`` (imported lazily)."""
+NETLINK_KOBJECT_UEVENT = 15  # <linux/netlink.h>; not in Python's socket module
+KERNEL_GROUP = 1  # the kernel's uevents (udevd re-broadcasts processed ones on group 2)
+UEVENT_BUFFER = 2048  # UEVENT_BUFFER_SIZE in <linux/kobject.h>: one uevent is at most this
+RECEIVE_BUFFER = 1 << 20  # hotplugging a memory DIMM sends one uevent per 128 MiB block
+OVERFLOW = HotplugEvent("memory", "online", "(events lost: receive buffer overflowed)")
 
-    def __init__(self) -> None:
-        import pyudev
 
-        self._monitor: Any = pyudev.Monitor.from_netlink(pyudev.Context())
-        for subsystem in SUBSYSTEMS:
-            self._monitor.filter_by(subsystem)
-        self._monitor.start()
+def parse_uevent(data: bytes) -> HotplugEvent | None:
+    """The kernel's uevent message: ``ACTION@DEVPATH`` then ``KEY=VALUE`` strings, NUL-separated.
+
+    None for anything else (a message without the header, or udevd's ``libudev`` format)."""
+    head, _, rest = data.partition(b"\0")
+    action, at, devpath = head.partition(b"@")
+    if not at or not action or not devpath.startswith(b"/"):
+        return None
+    env: dict[bytes, bytes] = {}
+    for item in rest.split(b"\0"):
+        key, eq, value = item.partition(b"=")
+        if eq:
+            env[key] = value
+    subsystem = env.get(b"SUBSYSTEM", b"")
+    name = devpath.rstrip(b"/").rsplit(b"/", 1)[-1]
+    return HotplugEvent(subsystem.decode(errors="replace"), env.get(b"ACTION", action).decode(errors="replace"),
+                        name.decode(errors="replace"))
+
+
+def from_kernel(address: object) -> bool:
+    """True for a netlink source address ``(port id, groups)`` whose port id is the kernel's (0)."""
+    return isinstance(address, tuple) and len(address) == 2 and address[0] == 0
+
+
+class UeventSource:
+    """The kernel's uevents for ``cpu`` and ``memory``, from a netlink socket (``sock``: for tests,
+    any datagram socket whose ``recvfrom`` gives netlink-shaped addresses)."""
+
+    def __init__(self, sock: socket.socket | None = None) -> None:
+        if sock is None:
+            sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC,
+                                 NETLINK_KOBJECT_UEVENT)
+            try:
+                try:  # past rmem_max when we may (root); the kernel's default otherwise
+                    sock.setsockopt(socket.SOL_SOCKET, getattr(socket, "SO_RCVBUFFORCE", 33), RECEIVE_BUFFER)
+                except OSError:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+                sock.bind((0, KERNEL_GROUP))
+            except OSError:
+                sock.close()
+                raise
+        self._sock: socket.socket | None = sock
+        self.forged = 0  # datagrams refused: not sent by the kernel
 
     def fileno(self) -> int:
-        return int(self._monitor.fileno())
+        return self._sock.fileno() if self._sock is not None else -1
 
     def drain(self) -> list[HotplugEvent]:
         events: list[HotplugEvent] = []
+        if self._sock is None:
+            return events
         while True:
-            device = self._monitor.poll(timeout=0)
-            if device is None:
+            try:
+                data, address = self._sock.recvfrom(UEVENT_BUFFER)
+            except (BlockingIOError, InterruptedError):
                 return events
-            events.append(HotplugEvent(device.subsystem or "", device.action or "", device.sys_name or ""))
+            except OSError as exc:
+                if exc.errno == errno.ENOBUFS:  # some were dropped: say something changed, re-check
+                    events.append(OVERFLOW)
+                    continue
+                raise
+            if not from_kernel(address):
+                self.forged += 1
+                continue
+            event = parse_uevent(data)
+            if event is not None and event.subsystem in SUBSYSTEMS:
+                events.append(event)
 
     def close(self) -> None:
-        # pyudev has no explicit close; dropping the monitor closes the socket
-        self._monitor = None
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
 
 
 class PipeSource:

@@ -1,9 +1,9 @@
 """``crashd daemon``: the long-running arming service (crashd.service).
 
 Builds the real collaborators — sd_notify from ``$NOTIFY_SOCKET``, the journal,
-a udev monitor — and hands them to :class:`crashd.arm.daemon.Daemon`. The udev
-monitor is only used on the real root: a fake root's hotplug events cannot come
-from this machine's netlink socket.
+the kernel's hotplug uevents — and hands them to :class:`crashd.arm.daemon.Daemon`.
+The uevent socket is only opened on the real root: a fake root's hotplug events
+cannot come from this machine's netlink socket.
 """
 
 from __future__ import annotations
@@ -27,15 +27,15 @@ def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
 
 def run(verb: str, args: argparse.Namespace, ctx: Context) -> int:
     from crashd.arm.daemon import DEFAULT_POLL, Daemon, watchdog_from_env
-    from crashd.arm.hotplug import HotplugSource, UdevSource
+    from crashd.arm.hotplug import HotplugSource, UeventSource
     from crashd.core.journal import Journal
     from crashd.core.notify import Notifier
 
     hotplug: HotplugSource | None = None
     if not args.no_udev and ctx.paths.root == Path("/"):
         try:
-            hotplug = UdevSource()
-        except Exception as exc:  # no libudev / netlink in a container: run without hotplug
+            hotplug = UeventSource()
+        except OSError as exc:  # no uevent netlink (a container, a sandbox): run without hotplug
             log.warning("not watching CPU/memory hotplug: %s", exc)
     poll = args.poll if args.poll and args.poll > 0 else DEFAULT_POLL
     daemon = Daemon(

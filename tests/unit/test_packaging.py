@@ -68,7 +68,6 @@ def test_rpm_spec_parses() -> None:
 # declared there — cramjam has no Debian 12 package; python-snappy is Debian's snappy fallback,
 # pip users get snappy through cramjam.
 THIRD_PARTY = {
-    "pyudev": ("pyudev", "python3-pyudev"),
     "lzo": ("python-lzo", "python3-lzo"),
     "zstandard": ("zstandard", "python3-zstandard"),
     "cramjam": ("cramjam", None),
@@ -145,7 +144,7 @@ def _python3(pkgs: set[str]) -> set[str]:
 
 def test_every_third_party_import_is_known() -> None:
     required, optional = scan_imports()
-    assert required == {"pyudev"}
+    assert required == set(), "crashd's required imports are the standard library only"
     assert required | optional <= set(THIRD_PARTY), "add the new import to THIRD_PARTY and to the README table"
 
 

@@ -72,7 +72,6 @@ BASE_PACKAGES = (
     "e2fsprogs",
     "procps",
     "python3",
-    "python3-pyudev",
     "python3-zstandard",
     "python3-lzo",
 )
