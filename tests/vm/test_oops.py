@@ -4,6 +4,9 @@ default ``[panic] on_oops = yes`` (``kernel.panic_on_oops=1``) makes that a pani
 kernel saves it. One guest run, three crashes (boot N oopses at the Nth site once the record of
 the last one is ingested): site A, site A again, site B. Each record's crash is an ``oops`` with
 its PC and call trace symbolised; both site-A records share a signature, site B's differs.
+On amd64 a fourth boot hangs a task at site H with crashd's ``[panic] hung_task = yes``: a
+``hung_task`` record, whose analysis (with the debug vmlinux and the module's debug info) shows the
+hung task's stack at its source line.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from tests.vm.timeline import kernel_boots
 pytestmark = pytest.mark.vm
 
 SITES = ("a", "a", "b")
+SITES_BY_ARCH = {"amd64": (*SITES, "h")}  # the hung task: one more cycle, where the debug vmlinux is
+HUNG_CONF = b"[panic]\nhung_task = yes\n"
 MODULE_PATH = "/usr/local/lib/crashd-vmtest/crashd_oops.ko"
 # The kernel's first oops line on each architecture (x86 "BUG: kernel NULL pointer dereference",
 # ARM "Unable to handle kernel NULL pointer dereference at virtual address …")
@@ -44,15 +49,15 @@ def _frame_names(trace: list[str]) -> list[str]:
 
 
 def _record_site(dmesg: str) -> str | None:
-    sites = re.findall(r"crashd_oops: site ([AB])", dmesg)
+    sites = re.findall(r"crashd_oops: site ([ABH])", dmesg)
     return sites[-1].lower() if sites else None
 
 
-def _assert_oops_records(outcome: Outcome) -> dict[str, list[str]]:
-    """One record per oops, each an ``oops`` at its site, symbolised, both site-A records sharing
-    a signature and site B's differing; returns the record names by site."""
+def _assert_oops_records(outcome: Outcome, sites: tuple[str, ...]) -> dict[str, list[str]]:
+    """One record per crash, each an ``oops`` at its site (a ``hung_task`` at site H), symbolised,
+    both site-A records sharing a signature and the others' differing; the record names by site."""
     rows = outcome.records()
-    assert len(rows) == len(SITES), f"crashd list --json: {rows}\n{outcome.explain()}"
+    assert len(rows) == len(sites), f"crashd list --json: {rows}\n{outcome.explain()}"
     by_site: dict[str, list[dict[str, Any]]] = {}
     names_by_site: dict[str, list[str]] = {}
     for row in rows:
@@ -64,6 +69,12 @@ def _assert_oops_records(outcome: Outcome) -> dict[str, list[str]]:
         rec_site = _record_site(dmesg)
         assert rec_site is not None, f"{rec}: no 'crashd_oops: site' line in its dmesg"
         panic = meta["panic"]
+        by_site.setdefault(rec_site, []).append(meta)
+        names_by_site.setdefault(rec_site, []).append(rec)
+        if rec_site == "h":
+            assert panic["kind"] == "hung_task", (rec, panic)
+            assert "crashd_oops_hang" in _frame_names(panic["call_trace"]), (rec, panic["call_trace"])
+            continue
         assert panic["kind"] == "oops", (rec, panic)
         assert (panic["pc_symbol"] or "").startswith(f"crashd_oops_site_{rec_site}+0x"), (rec, panic)
         assert (panic["pc_symbol"] or "").endswith(" [crashd_oops]"), (rec, panic)
@@ -72,17 +83,19 @@ def _assert_oops_records(outcome: Outcome) -> dict[str, list[str]]:
         names = _frame_names(trace)
         caller = "crashd_oops_write" if rec_site == "a" else "crashd_oops_via_b"
         assert caller in names and "vfs_write" in names, (rec, trace)
-        by_site.setdefault(rec_site, []).append(meta)
-        names_by_site.setdefault(rec_site, []).append(rec)
-    assert sorted((s, len(m)) for s, m in by_site.items()) == [("a", 2), ("b", 1)], by_site.keys()
+    want = sorted((s, sites.count(s)) for s in set(sites))
+    assert sorted((s, len(m)) for s, m in by_site.items()) == want, by_site.keys()
     (a1, a2), (b,) = by_site["a"], by_site["b"]
     assert a1["signature"] and a1["signature"] == a2["signature"], (a1["signature"], a2["signature"])
     assert b["signature"] and b["signature"] != a1["signature"], (a1["signature"], b["signature"])
+    for (h,) in [by_site["h"]] if "h" in by_site else []:
+        assert h["signature"] and h["signature"] not in (a1["signature"], b["signature"]), h["signature"]
     return names_by_site
 
 
 def _site_line(site: str) -> int:
-    """The line of ``/* site X */`` in the module's source: where the faulting access is."""
+    """The line of ``/* site X */`` in the module's source: the faulting access (the call to
+    schedule() where the hung task sleeps)."""
     lines = (SOURCES / "crashd_oops.c").read_text().splitlines()
     (n,) = [i for i, text in enumerate(lines, start=1) if f"/* site {site.upper()} */" in text]
     return n
@@ -91,7 +104,8 @@ def _site_line(site: str) -> int:
 def _analyze_module_oops(lab: Lab, outcome: Outcome, records: dict[str, list[str]], ko: Path, release: str) -> None:
     """Issue 15, module oops: with the guest kernel's debug vmlinux and the module's own .ko (built
     with -g) as ``lib/modules/<release>/extra/crashd_oops.ko`` of a ``--debuginfo`` directory,
-    ``crashd analyze`` on the host names each site's faulting frame at its ``crashd_oops.c`` line."""
+    ``crashd analyze`` on the host names each site's faulting frame at its ``crashd_oops.c`` line,
+    and for the hung task (site H) shows the D-state task's stack at its line among the ``involved``."""
     from crashd.analyze.schema import validate
 
     vmlinux = fetch_vmlinux(release)  # cached by test_kdump, or downloaded once here
@@ -106,7 +120,7 @@ def _analyze_module_oops(lab: Lab, outcome: Outcome, records: dict[str, list[str
     (modules / "lib" / "modules" / release / "extra").mkdir(parents=True)
     shutil.copyfile(ko, modules / "lib" / "modules" / release / "extra" / ko.name)
     env = {**os.environ, "CRASHD_ROOT": str(root)}
-    for site in ("a", "b"):
+    for site in sorted(records):
         record = records[site][0]
         src = next(d for d in outcome.record_dirs() if d.name == record)
         shutil.copytree(src, store / record)
@@ -120,6 +134,13 @@ def _analyze_module_oops(lab: Lab, outcome: Outcome, records: dict[str, list[str
         assert validate(report) == [], validate(report)
         (mod,) = [m for m in report["modules"] if m["name"] == "crashd_oops"]
         assert mod["debuginfo"] is True, report["modules"]
+        if site == "h":
+            stacks = [bt for bt in report["involved"] if any(f["function"] == "crashd_oops_hang" for f in bt["frames"])]
+            assert stacks, f"{record}: no involved task in crashd_oops_hang: {report['involved']}"
+            hang = next(f for f in stacks[0]["frames"] if f["function"] == "crashd_oops_hang")
+            assert (hang["file"] or "").endswith("crashd_oops.c") and hang["line"] == _site_line("h"), hang
+            assert re.search(rf"crashd_oops_hang at \S*crashd_oops\.c:{_site_line('h')}\b", res.stdout), res.stdout
+            continue
         frames = report["crashed"]["frames"] if report.get("crashed") else []
         hits = [f for f in frames if f["function"] == f"crashd_oops_site_{site}"]
         assert hits, f"{record}: no crashd_oops_site_{site} frame in {frames}\nproblems: {report['problems']}"
@@ -143,28 +164,35 @@ def test_oops_panics_through_on_oops_and_same_site_shares_a_signature(lab: Lab, 
     ko = build_module(arch, base=cached_base(arch))
     lab.timings[f"oops module ({arch}, cached or built)"] = time.monotonic() - t0
     name = f"oops-{arch}"
-    settings = {"SCENARIO": "oops", "OOPS_SITES": " ".join(SITES), "MAX_BOOTS": str(len(SITES) + 1)}
-    img = lab.scenario(name, settings, {MODULE_PATH: ko.read_bytes()}, image=source)
+    sites = SITES_BY_ARCH.get(arch, SITES)
+    settings = {"SCENARIO": "oops", "OOPS_SITES": " ".join(sites), "MAX_BOOTS": str(len(sites) + 1)}
+    files = {MODULE_PATH: ko.read_bytes(), "/etc/crashd.conf.d/50-vmtest-hung.conf": HUNG_CONF}
+    img = lab.scenario(name, settings, files, image=source)
     start = time.monotonic()
     run = Run(lab, name, img, lab.guest(name, img, kdump_cmdline("256M", img.arch.console)).start())
     with run.guest:
         at = 0
-        for n, site in enumerate(SITES, start=1):
-            at = run.expect(rf"^VMTEST: oops at site {site}, boot {n},", 420, after=at)
-            assert run.guest.lines[at].text.endswith("panic_on_oops=1"), run.guest.lines[at].text
-            oops = run.expect(OOPS_LINE, 60, after=at)
+        for n, site in enumerate(sites, start=1):
+            if site == "h":
+                at = run.expect(rf"^VMTEST: hang at site h, boot {n},", 420, after=at)
+                assert run.guest.lines[at].text.endswith("hung_task_panic=1"), run.guest.lines[at].text
+                oops = run.expect(r"INFO: task \S+ blocked for more than", 90, after=at)
+            else:
+                at = run.expect(rf"^VMTEST: oops at site {site}, boot {n},", 420, after=at)
+                assert run.guest.lines[at].text.endswith("panic_on_oops=1"), run.guest.lines[at].text
+                oops = run.expect(OOPS_LINE, 60, after=at)
             capture = run.expect(r"Linux version \S+", 120, after=oops + 1)
             at = run.expect(rf"^VMTEST: boot {n + 1} ", 600, after=capture)
         outcome = run.finish()
     wall = time.monotonic() - start
     assert outcome.result == "ok", outcome.explain()
 
-    records = _assert_oops_records(outcome)
+    records = _assert_oops_records(outcome, sites)
     sig_a, sig_b = (json.loads(outcome.text(f"show-{records[s][0]}.json"))["metadata"]["signature"] for s in "ab")
     if arch == "amd64":  # the -dbg vmlinux is fetched for the amd64 guest kernel (860 MB once, cached)
         _analyze_module_oops(lab, outcome, records, ko, run.img.release)
 
     boots = len(kernel_boots(run.guest.lines))
-    lab.figures.append(f"{name}: {len(SITES)} oops cycles (site A, A, B) in one run: {wall:.0f} s, {boots} kernel boots; "
+    lab.figures.append(f"{name}: {len(sites)} crash cycles (sites {', '.join(sites).upper()}) in one run: {wall:.0f} s, {boots} kernel boots; "
                        f"signatures A {sig_a}, B {sig_b}")
     lab.discard(name)

@@ -5,6 +5,8 @@
  *   echo a > /proc/crashd_oops   site A: a read through a NULL pointer in crashd_oops_site_a()
  *   echo b > /proc/crashd_oops   site B: a write through a NULL struct pointer (address 0x40 or
  *                                0x80) in crashd_oops_site_b(), called through crashd_oops_via_b()
+ *   echo h > /proc/crashd_oops   site H: the writer sleeps uninterruptibly for ever in
+ *                                crashd_oops_hang(): a hung task (kernel.hung_task_panic)
  *
  * With crashd's [panic] on_oops = yes (kernel.panic_on_oops=1) each oops panics and so is
  * captured. Built with debug info (-g) so a record's PC can be mapped to a file and line.
@@ -15,6 +17,7 @@
 #include <linux/kernel.h>
 #include <linux/module.h>
 #include <linux/proc_fs.h>
+#include <linux/sched.h>
 #include <linux/uaccess.h>
 
 struct crashd_oops_victim {
@@ -42,6 +45,14 @@ noinline void crashd_oops_site_b(long value)
 	WRITE_ONCE(victim->value, value); /* site B */
 }
 
+noinline void crashd_oops_hang(void)
+{
+	for (;;) {
+		set_current_state(TASK_UNINTERRUPTIBLE);
+		schedule(); /* site H */
+	}
+}
+
 noinline void crashd_oops_via_b(long value)
 {
 	crashd_oops_site_b(value + 1);
@@ -63,6 +74,10 @@ static ssize_t crashd_oops_write(struct file *file, const char __user *buf, size
 	case 'b':
 		pr_emerg("crashd_oops: site B\n");
 		crashd_oops_via_b((long)len);
+		return len;
+	case 'h':
+		pr_emerg("crashd_oops: site H\n");
+		crashd_oops_hang();
 		return len;
 	default:
 		return -EINVAL;
