@@ -6,13 +6,9 @@ and the journal says so."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +16,7 @@ import pytest
 from tests.integration.cli import run_crashd
 from tests.journal_export import journal_remote
 from tests.vm.debuginfo import fetch_vmlinux
+from tests.vm.hostcli import crashd_cli, fake_root
 from tests.vm.lab import RECORD_CREATED_ID, Lab, Outcome, Run, crash_and_capture, kdump_cmdline, start_kdump
 from tests.vm.timeline import find, kdump_cycle
 
@@ -77,12 +74,6 @@ def _capture_kernel_ran_out_of_memory(run: Run, capture: int) -> str | None:
     return f"the capture kernel ran out of memory before userspace ({run.guest.lines[oom].text.split('] ', 1)[-1]}); {detail}"
 
 
-def _crashd(root: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "CRASHD_ROOT": str(root)}
-    return subprocess.run([sys.executable, "-m", "crashd", "--root", str(root), *args], capture_output=True,
-                          text=True, timeout=timeout, env=env)
-
-
 def _debug_and_analyze(lab: Lab, outcome: Outcome, record: str, release: str) -> None:
     """Issues 12 (item 4) and 15 on the host, with the guest kernel's real debug vmlinux: the record
     read back from the guest's disk goes into a fake root's store; ``crashd show`` first names the
@@ -102,36 +93,32 @@ def _debug_and_analyze(lab: Lab, outcome: Outcome, record: str, release: str) ->
     vmlinux = fetch_vmlinux(release)  # downloaded once, then from the VM cache
     lab.timings["debug vmlinux (cached or downloaded)"] = time.monotonic() - t0
     root = lab.root / "kdump-debug-root"
-    shutil.rmtree(root, ignore_errors=True)
-    (root / "etc").mkdir(parents=True)
-    (root / "etc" / "os-release").write_text("ID=debian\nVERSION_ID=12\n")
-    store = root / "var" / "lib" / "crash"
-    store.mkdir(parents=True, mode=0o700)
+    store = fake_root(root)
     shutil.copytree(next(d for d in outcome.record_dirs() if d.name == record), store / record)
 
-    shown = _crashd(root, "show", record)
+    shown = crashd_cli(root, "show", record)
     assert shown.returncode == 0, shown.stderr
     assert f"install linux-image-{release}-dbg" in shown.stdout, shown.stdout
-    missing = _crashd(root, "debug", record)
+    missing = crashd_cli(root, "debug", record)
     assert missing.returncode == 3 and f"linux-image-{release}-dbg" in missing.stderr, missing
 
     cmds = lab.root / "kdump-crash-cmds"
     cmds.write_text("bt\nquit\n")
     t1 = time.monotonic()
-    debug = _crashd(root, "debug", record, "--debuginfo", str(vmlinux.parent), "-A", f"-s -i {cmds}")
+    debug = crashd_cli(root, "debug", record, "--debuginfo", str(vmlinux.parent), "-A", f"-s -i {cmds}")
     lab.timings["crashd debug (crash bt)"] = time.monotonic() - t1
     assert debug.returncode == 0, debug.stderr
     assert "sysrq_handle_crash" in debug.stdout, debug.stdout[-4000:]
 
     t2 = time.monotonic()
-    analyzed = _crashd(root, "analyze", record, "--debuginfo", str(vmlinux.parent))
+    analyzed = crashd_cli(root, "analyze", record, "--debuginfo", str(vmlinux.parent))
     lab.timings["crashd analyze (drgn)"] = time.monotonic() - t2
     assert analyzed.returncode == 0, analyzed.stderr
     assert re.search(r"sysrq_handle_crash at drivers/tty/sysrq\.c:\d+", analyzed.stdout), analyzed.stdout
     report = json.loads((store / record / "analysis.json").read_text())
     assert validate(report) == []
     assert report["top_frames"][0] == "sysrq_handle_crash", report["top_frames"]
-    shown = _crashd(root, "show", record)
+    shown = crashd_cli(root, "show", record)
     assert re.search(r"sysrq_handle_crash at drivers/tty/sysrq\.c:\d+", shown.stdout), shown.stdout
     assert "crashd debug " + record in shown.stdout
 

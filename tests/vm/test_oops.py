@@ -15,8 +15,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ import pytest
 
 from crashd.crashlog.summary import normalize_frame
 from tests.vm.debuginfo import fetch_vmlinux
+from tests.vm.hostcli import crashd_cli, fake_root
 from tests.vm.lab import Lab, Outcome, Run, kdump_cmdline
 from tests.vm.oopsmod import SOURCES, build_module, cached_base
 from tests.vm.test_kdump_arm import _need
@@ -110,24 +109,18 @@ def _analyze_module_oops(lab: Lab, outcome: Outcome, records: dict[str, list[str
 
     vmlinux = fetch_vmlinux(release)  # cached by test_kdump, or downloaded once here
     root = lab.root / "oops-analyze-root"
-    shutil.rmtree(root, ignore_errors=True)
-    (root / "etc").mkdir(parents=True)
-    (root / "etc" / "os-release").write_text("ID=debian\nVERSION_ID=12\n")
-    store = root / "var" / "lib" / "crash"
-    store.mkdir(parents=True, mode=0o700)
+    store = fake_root(root)
     modules = lab.root / "oops-module-debug"
     shutil.rmtree(modules, ignore_errors=True)
     (modules / "lib" / "modules" / release / "extra").mkdir(parents=True)
     shutil.copyfile(ko, modules / "lib" / "modules" / release / "extra" / ko.name)
-    env = {**os.environ, "CRASHD_ROOT": str(root)}
     for site in sorted(records):
         record = records[site][0]
         src = next(d for d in outcome.record_dirs() if d.name == record)
         shutil.copytree(src, store / record)
         t0 = time.monotonic()
-        res = subprocess.run([sys.executable, "-m", "crashd", "--root", str(root), "analyze", record, "--no-network",
-                              "--debuginfo", str(vmlinux.parent), "--debuginfo", str(modules)],
-                             capture_output=True, text=True, timeout=900, env=env)
+        res = crashd_cli(root, "analyze", record, "--no-network", "--debuginfo", str(vmlinux.parent),
+                         "--debuginfo", str(modules))
         lab.timings[f"crashd analyze, module oops site {site.upper()}"] = time.monotonic() - t0
         assert res.returncode == 0, res.stderr
         report = json.loads((store / record / "analysis.json").read_text())
