@@ -6,6 +6,7 @@ and the journal says so."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import time
@@ -143,8 +144,11 @@ def test_kdump_crash_is_captured_and_ingested(lab: Lab) -> None:
     _kdump_scenario(lab, "kdump", "256M", debug=True)
 
 
+@pytest.mark.skipif(os.environ.get("CRASHD_VM_128M") != "1",
+                    reason="test_selftest already captures completely at 128M (CI time); CRASHD_VM_128M=1 runs it")
 def test_kdump_in_128M(lab: Lab) -> None:
-    """kdump-tools' figure is for 128M: crashd must complete there too."""
+    """kdump-tools' figure is for 128M: crashd must complete there too (on demand: the self-test
+    scenario's capture at 128M proves the same in CI)."""
     _kdump_scenario(lab, "kdump-128M", "128M")
 
 
