@@ -120,7 +120,9 @@ _MACHINERY = re.compile(
     r"unwind_backtrace|dump_backtrace|c_backtrace|vpanic|arm64_notify_die|arm_notify_die|die_kernel_fault|"
     r"__do_kernel_fault|do_page_fault|do_bad_area|do_translation_fault|do_DataAbort|do_PrefetchAbort|"
     r"do_undefinstr|do_mem_abort|do_el1_\w+|el1_\w+|el1h_64_\w+|__dabt_svc|__pabt_svc|__und_svc|"
-    r"bug_handler|call_break_hook|brk_handler|call_el1_break_hook|do_debug_exception)$"
+    r"bug_handler|call_break_hook|brk_handler|call_el1_break_hook|do_debug_exception|"
+    # how a task sleeps, not where: the top of every hung task's stack
+    r"__schedule|schedule|schedule_timeout|schedule_hrtimeout\w*|schedule_preempt_disabled|io_schedule\w*)$"
 )
 SIGNATURE_FRAMES = 5
 
