@@ -570,7 +570,15 @@ class Daemon:
                         except BlockingIOError:
                             pass
                     elif self.hotplug is not None:
-                        self.on_hotplug(self.hotplug.drain(), self.clock())
+                        try:
+                            events = self.hotplug.drain()
+                        except OSError as exc:  # the socket broke: keep the daemon, lose only hotplug
+                            log.warning("not watching CPU/memory hotplug any more: %s", exc)
+                            sel.unregister(self.hotplug.fileno())
+                            self.hotplug.close()
+                            self.hotplug = None
+                        else:
+                            self.on_hotplug(events, self.clock())
                 while self._signals and not self.stopped:
                     self.on_signal(self._signals.pop(0), self.clock())
                 self.tick(self.clock())

@@ -6,8 +6,11 @@ a real notify socket, the pipe-fed hotplug source, a recording journal.
 
 from __future__ import annotations
 
+import errno
+import os
 import re
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -379,6 +382,61 @@ def test_real_event_loop_takes_a_storm_through_the_pipe(tmp_path: Path) -> None:
     assert not thread.is_alive()
     assert "error" not in outcome, outcome
     assert 1 <= len(loads(w.log)) - 1 <= 2
+    assert crash_loaded(w.paths) is True
+    w.rx.close()
+
+
+class BrokenSource:
+    """A hotplug source that is readable and then fails, as a socket the kernel errors does."""
+
+    def __init__(self) -> None:
+        self.r, self.w = os.pipe()
+        os.write(self.w, b"x")
+        self.closed = False
+
+    def fileno(self) -> int:
+        return self.r
+
+    def drain(self) -> list[Any]:
+        raise OSError(errno.EBADF, "Bad file descriptor")
+
+    def close(self) -> None:
+        if not self.closed:
+            os.close(self.r)
+            os.close(self.w)
+            self.closed = True
+
+
+def test_a_broken_hotplug_source_costs_hotplug_not_the_daemon(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import threading
+
+    w = World(tmp_path, unarmed_guest())
+    broken = BrokenSource()
+    w.daemon = Daemon(w.paths, w.tools, notifier=Notifier(w.rx.name), journal=w.journal, hotplug=broken,
+                      poll=0.2, arch="x86_64")
+    outcome: dict[str, Any] = {}
+
+    def drive() -> None:
+        try:
+            ready = w.rx.wait_for(lambda m: m.get("READY") == "1", 30)
+            outcome["status"] = ready.get("STATUS", "")
+            deadline = time.monotonic() + 30
+            while not broken.closed and time.monotonic() < deadline:
+                time.sleep(0.05)
+            outcome["closed"] = broken.closed
+        except AssertionError as exc:
+            outcome["error"] = str(exc)
+        finally:
+            w.daemon._signals.append(signal.SIGTERM)
+
+    thread = threading.Thread(target=drive)
+    with caplog.at_level("WARNING"):
+        thread.start()
+        assert w.daemon.run() == 0
+    thread.join(30)
+    assert "error" not in outcome and outcome.get("closed") is True, outcome
+    assert outcome["status"].startswith("armed: "), outcome
+    assert any("not watching CPU/memory hotplug any more" in r.getMessage() for r in caplog.records)
     assert crash_loaded(w.paths) is True
     w.rx.close()
 
