@@ -32,6 +32,7 @@ __all__ = [
     "SUBSYSTEMS",
     "Topology",
     "UeventSource",
+    "from_kernel",
     "kernel_updates_headers",
     "parse_uevent",
     "relevant",
