@@ -77,6 +77,22 @@ def target_report(ctx: Context, config: Any, written: int | None) -> dict[str, A
     return out
 
 
+def _verdict(problems: list[str], degraded: list[str], readiness: Any, target: dict[str, Any]) -> str:
+    """The first line. A remote target that cannot work is not a lost crash: the save falls
+    back to the local directory, so the verdict says where the dump would go instead."""
+    if problems:
+        return f"a crash now would NOT be captured: {problems[0]}"
+    if not degraded:
+        return "a crash now is expected to be captured"
+    first = degraded[0]
+    remote = next((c for c in readiness.degraded() if c.name == "capture_remote"), None)
+    if remote is not None and first.startswith("capture_remote:") and target["usable"] and target["fits"] is not False:
+        url = str(remote.evidence.get("target") or "the dump server")
+        why = remote.title.split(": ", 1)[-1] if ": " in remote.title else remote.title
+        return f"a crash now would be captured, but not on {url}: {why}; the dump would be saved in {target['target']}"
+    return f"a crash now would NOT be captured: {first}"
+
+
 def dry_run(ctx: Context) -> tuple[int, dict[str, Any]]:
     """Everything ``--dry-run`` reports, and its exit status."""
     from crashd.arm.armstate import read_state
@@ -115,8 +131,7 @@ def dry_run(ctx: Context) -> tuple[int, dict[str, Any]]:
         degraded.append(f"target: the dump (~{_mib(dump.written_bytes)}) and min_free ({_mib(dump.min_free)}) "
                         f"do not fit in {_mib(target['free_bytes'])} free: only the kernel log would be kept")
     code = EXIT_NOT_ARMED if problems else EXIT_DEGRADED if degraded else EXIT_OK
-    verdict = ("a crash now is expected to be captured" if code == EXIT_OK else
-               f"a crash now would NOT be captured: {(problems or degraded)[0]}")
+    verdict = _verdict(problems, degraded, readiness, target)
     report = {"expected_to_succeed": code == EXIT_OK, "verdict": verdict, "problems": problems,
               "degraded": degraded, "checks": [c.to_dict() for c in readiness.checks], "kexec": kexec,
               "reservation": reservation.to_dict(), "dump": dump.to_dict(), "target": target}

@@ -125,3 +125,26 @@ def test_crash_yes_loads_the_test_id_syncs_and_triggers_then_ingest_and_status_j
     data = json.loads(run_crashd(["status", "--json"], root, bindir).stdout)
     assert data["selftest"]["state"] == "untested" and data["selftest"]["changed"] == ["initrd"]
     assert "untested since " in run_crashd(["status"], root, bindir).stdout
+
+
+def test_a_remote_target_that_cannot_work_still_captures_locally_and_says_so(tmp_path: Path, bindir: str) -> None:
+    """capture_remote is degraded, not fatal: the dump would go to the local target, so the
+    verdict must not say the crash would not be captured."""
+    fake = Path(bindir.split(":")[0])
+    (fake / "ip").write_text("#!/bin/sh\n"
+                             "case \"$*\" in\n"
+                             "  *'route get'*) echo '192.0.2.1 dev eth0 src 192.0.2.2 uid 0' ;;\n"
+                             "  *addr*) echo '2: eth0    inet 192.0.2.2/24 brd 192.0.2.255 scope global eth0' ;;\n"
+                             "esac\n")
+    (fake / "ip").chmod(0o755)
+    for tool in ("ssh", "makedumpfile"):
+        (fake / tool).write_text("#!/bin/sh\nexit 0\n")
+        (fake / tool).chmod(0o755)
+    root = guest(tmp_path, **{"/etc/crashd.conf": "[capture]\ntarget = ssh://root@192.0.2.1/srv/crash\n"})
+    dry = run_crashd(["test", "--dry-run"], root, bindir)
+    assert dry.returncode == 4, dry.stdout + dry.stderr
+    first = dry.stdout.splitlines()[0]
+    assert first.startswith("a crash now would be captured, but not on ssh://root@192.0.2.1/srv/crash: "), first
+    assert "ssh key" in first and first.endswith("the dump would be saved in /var/crash"), first
+    data = json.loads(run_crashd(["test", "--dry-run", "--json"], root, bindir).stdout)
+    assert data["expected_to_succeed"] is False and data["degraded"][0].startswith("capture_remote: ")

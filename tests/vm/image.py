@@ -76,6 +76,10 @@ BASE_PACKAGES = (
     "python3-lzo",
 )
 
+# The two-guest off-host scenario (test_remote): one image for the dump server (Debian's sshd
+# and NFS server) and the crashing client (ssh, mount.nfs), so that one base serves both.
+REMOTE_PACKAGES = (*BASE_PACKAGES, "openssh-server", "openssh-client", "nfs-kernel-server", "iproute2")
+
 
 def initramfs_hook(arch: Arch) -> str:
     """An essential hook: the initramfs module list, written before the kernel package is
@@ -341,6 +345,34 @@ def put_files(disk: Path, files: Mapping[str, str | bytes]) -> None:
             res = subprocess.run(["debugfs", "-R", f"stat {path}", str(disk)], capture_output=True, text=True)
             if "Inode:" not in res.stdout:
                 raise RuntimeError(f"could not write {path} into {disk}: {res.stderr.strip()}")
+
+
+def put_symlinks(disk: Path, links: Mapping[str, str]) -> None:
+    """Make symlinks ``path -> target`` in the unmounted image (what ``systemctl enable`` makes)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        requests = []
+        for path, target in links.items():
+            requests += [f"mkdir {p}" for p in list(reversed(Path(path).parents))[1:]]
+            requests += [f"rm {path}", f"symlink {path} {target}"]
+        script = Path(tmp) / "links.cmds"
+        script.write_text("\n".join(requests) + "\n")
+        subprocess.run(["debugfs", "-w", "-f", str(script), str(disk)], check=True, capture_output=True)
+    for path, target in links.items():
+        res = subprocess.run(["debugfs", "-R", f"stat {path}", str(disk)], capture_output=True, text=True)
+        if "Type: symlink" not in res.stdout:
+            raise RuntimeError(f"could not make the symlink {path} -> {target} in {disk}: {res.stderr.strip()}")
+
+
+def set_modes(disk: Path, modes: Mapping[str, int]) -> None:
+    """chmod inside the unmounted image (``put_files`` writes 0644 files, 0755 directories)."""
+    for path, mode in modes.items():
+        res = subprocess.run(["debugfs", "-R", f"stat {path}", str(disk)], capture_output=True, text=True)
+        m = re.search(r"Mode:\s+(\d+)", res.stdout)
+        kind = re.search(r"Type: (\w+)", res.stdout)
+        if not m or not kind:
+            raise RuntimeError(f"{path} is not in {disk}")
+        type_bits = {"regular": 0o100000, "directory": 0o040000}[kind.group(1)]
+        debugfs(disk, f"sif {path} mode 0{type_bits | mode:o}", write=True)
 
 
 def read_file(disk: Path, path: str) -> str | None:

@@ -134,6 +134,19 @@ class Lab:
             self.image = image
         return image
 
+    def image_with(self, name: str, packages: tuple[str, ...]) -> GuestImage:
+        """An x86_64 session image on a base with more packages (``name``: its directory, built once)."""
+        if name in self.arch_images:
+            return self.arch_images[name]
+        t0 = time.monotonic()
+        base = build_base(packages)
+        self.timings[f"base image ({name}, cached or built)"] = time.monotonic() - t0
+        t1 = time.monotonic()
+        image = build_image(self.root / f"image-{name}", self.deb, base=base)
+        self.timings[f"session image ({name}, .deb installed)"] = time.monotonic() - t1
+        self.arch_images[name] = image
+        return image
+
     def scenario(
         self,
         name: str,
