@@ -7,13 +7,16 @@ process with ``--root``, so nothing of the host's own ``/var/lib/crash`` is read
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from tests.integration.cli import run_crashd
+from tests.journal_export import journal_remote
 
-__all__ = ["crashd_cli", "fake_root"]
+__all__ = ["collector_view", "crashd_cli", "fake_root"]
 
 
 def fake_root(root: Path) -> Path:
@@ -29,3 +32,15 @@ def fake_root(root: Path) -> Path:
 def crashd_cli(root: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
     """``crashd ARGS --root ROOT``; debuggers and analysis on a real dump take minutes, not seconds."""
     return run_crashd(list(args), root=root, env={"CRASHD_ROOT": str(root)}, timeout=timeout)
+
+
+def collector_view(export: Path, collector: Path, err: str = "") -> dict[str, Any]:
+    """A guest's ``journalctl -o export`` (what systemd-journal-upload ships) through the host's
+    systemd-journal-remote into ``collector``; then ``crashd list --journal --file`` there, as JSON."""
+    assert export.is_file() and export.stat().st_size > 0, err
+    collector.unlink(missing_ok=True)
+    journal_remote(export.read_bytes(), collector)
+    res = run_crashd(["list", "--journal", "--file", str(collector), "--json"])
+    assert res.returncode == 0, res.stderr
+    view: dict[str, Any] = json.loads(res.stdout)
+    return view

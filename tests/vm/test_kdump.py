@@ -14,10 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration.cli import run_crashd
-from tests.journal_export import journal_remote
 from tests.vm.debuginfo import fetch_vmlinux
-from tests.vm.hostcli import crashd_cli, fake_root
+from tests.vm.hostcli import collector_view, crashd_cli, fake_root
 from tests.vm.lab import RECORD_CREATED_ID, Lab, Outcome, Run, crash_and_capture, kdump_cmdline, start_kdump
 from tests.vm.timeline import find, kdump_cycle
 
@@ -48,14 +46,9 @@ def _fleet_view_lists(outcome: Outcome, row: dict[str, Any]) -> None:
     """Issue 13 item 7 on the guest's real journal entry, no extra boot: its export (what
     systemd-journal-upload ships) through the host's systemd-journal-remote into a collector
     journal file, then `crashd list --journal --file` there lists the guest's crash."""
-    export = outcome.driver / "out" / "record-created.export"
-    assert export.is_file() and export.stat().st_size > 0, outcome.text("record-created.export.err")
-    collector = outcome.out.parent / "collector.journal"
-    collector.unlink(missing_ok=True)
-    journal_remote(export.read_bytes(), collector)
-    res = run_crashd(["list", "--journal", "--file", str(collector), "--json"])
-    assert res.returncode == 0, res.stderr
-    (crash,) = json.loads(res.stdout)["crashes"]
+    view = collector_view(outcome.driver / "out" / "record-created.export", outcome.out.parent / "collector.journal",
+                          outcome.text("record-created.export.err"))
+    (crash,) = view["crashes"]
     assert crash["record"] == row["name"] and crash["host"] == "crashd-vm", crash
     assert crash["signature"] == row["signature"] and crash["kernel"] == row["kernel"], (crash, row)
     assert crash["panic"] == row["message"] and crash["kind"] == row["kind"], (crash, row)

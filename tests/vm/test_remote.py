@@ -39,7 +39,7 @@ from typing import Any
 import pytest
 
 from tests.integration.cli import run_crashd
-from tests.journal_export import journal_remote
+from tests.vm.hostcli import collector_view
 from tests.vm.image import REMOTE_PACKAGES, put_symlinks, read_tree, set_modes
 from tests.vm.lab import Lab, Outcome, Run, kdump_cmdline
 from tests.vm.qemu import Guest
@@ -264,14 +264,8 @@ def _server_side(lab: Lab, disk: Path, meta: dict[str, Any], nfs_meta: dict[str,
 def _fleet_journal(outcome: Outcome, records: list[dict[str, Any]]) -> None:
     """The client's record entries, exported as systemd-journal-upload ships them, through
     systemd-journal-remote into a collector journal: one host, three crashes, one signature."""
-    export = outcome.driver / "out" / "record-created.export"
-    assert export.is_file() and export.stat().st_size > 0, outcome.text("record-created.export.err")
-    collector = outcome.out.parent / "collector.journal"
-    collector.unlink(missing_ok=True)
-    journal_remote(export.read_bytes(), collector)
-    res = run_crashd(["list", "--journal", "--file", str(collector), "--json"])
-    assert res.returncode == 0, res.stderr
-    view = json.loads(res.stdout)
+    view = collector_view(outcome.driver / "out" / "record-created.export", outcome.out.parent / "collector.journal",
+                          outcome.text("record-created.export.err"))
     assert sorted(c["record"] for c in view["crashes"]) == sorted(r["name"] for r in records), view
     signatures = {r["signature"] for r in records}
     assert len(signatures) == 1, records
