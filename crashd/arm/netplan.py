@@ -258,6 +258,7 @@ def assess_remote(paths: HostPaths, tools: ToolRunner, config: Config) -> Remote
     if problems:
         reason, what, hint = problems[0]
         evidence["problems"] = [p[0] for p in problems]
+        evidence["problem"] = what  # the first one's words, without the URL (crashd test's verdict)
         return RemoteAssessment(MISSING, reason, f"the dump cannot be saved on {target.url}: {what}", hint,
                                 evidence, plan)
     if note:

@@ -78,19 +78,18 @@ def target_report(ctx: Context, config: Any, written: int | None) -> dict[str, A
 
 
 def _verdict(problems: list[str], degraded: list[str], readiness: Any, target: dict[str, Any]) -> str:
-    """The first line. A remote target that cannot work is not a lost crash: the save falls
-    back to the local directory, so the verdict says where the dump would go instead."""
+    """The first line. A remote target that cannot work, and nothing else wrong, is not a lost
+    crash: the save falls back to the local directory, so the verdict says where the dump goes."""
     if problems:
         return f"a crash now would NOT be captured: {problems[0]}"
     if not degraded:
         return "a crash now is expected to be captured"
-    first = degraded[0]
-    remote = next((c for c in readiness.degraded() if c.name == "capture_remote"), None)
-    if remote is not None and first.startswith("capture_remote:") and target["usable"] and target["fits"] is not False:
-        url = str(remote.evidence.get("target") or "the dump server")
-        why = remote.title.split(": ", 1)[-1] if ": " in remote.title else remote.title
-        return f"a crash now would be captured, but not on {url}: {why}; the dump would be saved in {target['target']}"
-    return f"a crash now would NOT be captured: {first}"
+    checks = readiness.degraded()
+    if len(degraded) == 1 and len(checks) == 1 and checks[0].name == "capture_remote":
+        ev = checks[0].evidence
+        return (f"a crash now would be captured, but not on {ev.get('target')}: {ev.get('problem')}; "
+                f"the dump would be saved in {target['target']}")
+    return f"a crash now would NOT be captured: {degraded[0]}"
 
 
 def dry_run(ctx: Context) -> tuple[int, dict[str, Any]]:

@@ -130,6 +130,7 @@ def test_missing_key_and_unpinned_host_key(tmp_path: Path, bindir: Path) -> None
     assert (r.state, r.reason) == ("missing", "ssh_key_missing")
     assert r.hint == f"run crashd propagate ssh://crash@{SERVER}/srv/crash"
     assert r.evidence["problems"] == ["ssh_key_missing", "ssh_host_key_unknown"]
+    assert r.evidence["problem"] == "the ssh key /etc/crashd/ssh/id_ed25519 is missing"
     assert r.plan == NetPlan("networkd", "eth0")  # the network is still planned: the fallback may need none, but a fix may come
 
 
